@@ -1,0 +1,185 @@
+//! The component traits and their factories.
+//!
+//! A factory knows a component type: its name and aliases, the signals it supports, its
+//! stability, how to check a config section (pure, for `weir validate`) and how to build
+//! an instance (no task spawned, no socket opened). Instances start later, so a whole
+//! configuration is checked and built before anything binds a port.
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::Telemetry;
+use crate::{
+    Batch, BuildError, ComponentId, ComponentProblem, ExportError, ExporterSettings, PipelineId,
+    ReceiverOutput, Signal, StartError, Value,
+};
+
+/// How mature a component is, shown by `weir components`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stability {
+    Development,
+    Alpha,
+    Beta,
+    Stable,
+}
+
+impl Stability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stability::Development => "development",
+            Stability::Alpha => "alpha",
+            Stability::Beta => "beta",
+            Stability::Stable => "stable",
+        }
+    }
+}
+
+/// What `weir components` prints and what validation needs.
+#[derive(Clone, Debug)]
+pub struct FactoryInfo {
+    /// The canonical type name, e.g. `otlp`.
+    pub type_name: &'static str,
+    /// Other accepted spellings, e.g. `otlp_grpc`.
+    pub aliases: &'static [&'static str],
+    /// Signals the component supports (empty for extensions).
+    pub signals: &'static [Signal],
+    pub stability: Stability,
+    /// One line for `weir components`.
+    pub description: &'static str,
+}
+
+/// Given to every factory's `build`.
+#[derive(Clone, Debug)]
+pub struct BuildContext {
+    pub id: ComponentId,
+    pub telemetry: Telemetry,
+}
+
+/// A running component: the future completes when it has shut down.
+pub type RunningComponent = BoxFuture<'static, ()>;
+
+// ---------------------------------------------------------------- receivers
+
+/// Given to a receiver when it starts.
+#[derive(Clone, Debug)]
+pub struct ReceiverContext {
+    pub output: ReceiverOutput,
+    /// Cancelled when Weir shuts down: stop accepting, finish in-flight requests, return.
+    pub shutdown: CancellationToken,
+}
+
+/// Turns a wire format into batches.
+#[async_trait]
+pub trait Receiver: Send {
+    /// Binds sockets and returns the future that serves until `ctx.shutdown`. A bind
+    /// failure is a [`StartError`] naming the address.
+    async fn start(self: Box<Self>, ctx: ReceiverContext) -> Result<RunningComponent, StartError>;
+}
+
+pub trait ReceiverFactory: Send + Sync {
+    fn info(&self) -> FactoryInfo;
+    /// Checks a config section without side effects.
+    fn check(&self, config: &Value) -> Vec<ComponentProblem>;
+    fn build(&self, ctx: BuildContext, config: &Value) -> Result<Box<dyn Receiver>, BuildError>;
+}
+
+// ---------------------------------------------------------------- processors
+
+/// Given to a processor factory: processors are built once per pipeline.
+#[derive(Clone, Debug)]
+pub struct ProcessorBuildContext {
+    pub id: ComponentId,
+    pub pipeline: PipelineId,
+    pub signal: Signal,
+    pub telemetry: Telemetry,
+}
+
+/// Runs inline in its pipeline's task: synchronous, no channel hop. Stateful processors
+/// own their state; time-driven ones report their next deadline and are woken for it.
+pub trait Processor: Send {
+    /// Takes a batch and pushes zero or more batches to `out`. Items dropped on purpose
+    /// must be counted by the processor under a reason (see `Telemetry::dropped`).
+    fn process(&mut self, batch: Batch, out: &mut Vec<Batch>);
+
+    /// When the processor next wants [`Processor::on_deadline`] called.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Called at or after the deadline.
+    fn on_deadline(&mut self, _now: Instant, _out: &mut Vec<Batch>) {}
+
+    /// Called at shutdown: emit everything held.
+    fn flush(&mut self, _out: &mut Vec<Batch>) {}
+}
+
+pub trait ProcessorFactory: Send + Sync {
+    fn info(&self) -> FactoryInfo;
+    fn check(&self, config: &Value) -> Vec<ComponentProblem>;
+    fn build(
+        &self,
+        ctx: ProcessorBuildContext,
+        config: &Value,
+    ) -> Result<Box<dyn Processor>, BuildError>;
+}
+
+// ---------------------------------------------------------------- exporters
+
+/// Encodes a batch and sends it. Queueing, retry, timeout and concurrency are the
+/// engine's (one fixed stack per exporter); `export` is one attempt.
+#[async_trait]
+pub trait Exporter: Send + Sync {
+    /// Called once before the first export (e.g. to check a CA file).
+    async fn start(&self) -> Result<(), StartError> {
+        Ok(())
+    }
+
+    /// One attempt to deliver `batch`.
+    async fn export(&self, batch: Batch) -> Result<(), ExportError>;
+
+    /// Called after the queue has drained, before exit.
+    async fn shutdown(&self) {}
+}
+
+/// A built exporter and the settings of the engine's stack around it.
+pub struct BuiltExporter {
+    pub exporter: std::sync::Arc<dyn Exporter>,
+    pub settings: ExporterSettings,
+}
+
+pub trait ExporterFactory: Send + Sync {
+    fn info(&self) -> FactoryInfo;
+    fn check(&self, config: &Value) -> Vec<ComponentProblem>;
+    fn build(&self, ctx: BuildContext, config: &Value) -> Result<BuiltExporter, BuildError>;
+}
+
+// ---------------------------------------------------------------- extensions
+
+/// Whether the pipelines are running, for the health check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthState {
+    Starting,
+    Running,
+    ShuttingDown,
+}
+
+/// Given to an extension when it starts.
+#[derive(Clone, Debug)]
+pub struct ExtensionContext {
+    pub health: tokio::sync::watch::Receiver<HealthState>,
+    pub shutdown: CancellationToken,
+}
+
+#[async_trait]
+pub trait Extension: Send {
+    async fn start(self: Box<Self>, ctx: ExtensionContext) -> Result<RunningComponent, StartError>;
+}
+
+pub trait ExtensionFactory: Send + Sync {
+    fn info(&self) -> FactoryInfo;
+    fn check(&self, config: &Value) -> Vec<ComponentProblem>;
+    fn build(&self, ctx: BuildContext, config: &Value) -> Result<Box<dyn Extension>, BuildError>;
+}

@@ -1,0 +1,37 @@
+//! The contract between Weir's engine and its components.
+//!
+//! Components (receivers, processors, exporters, extensions) depend on this crate and on
+//! `weir-proto`, never on the engine. That is what lets a component be written, tested
+//! and reviewed on its own, and lets the engine change how it schedules work without
+//! touching a single component.
+//!
+//! - [`Batch`]: one signal's in-flight data. Its representation is private; components
+//!   use its methods, so the zero-copy representation described in DESIGN.md can replace
+//!   the decoded one without touching them.
+//! - [`Receiver`], [`Processor`], [`Exporter`], [`Extension`] and their factories.
+//! - [`ExportError`]: retryable (with an optional delay) or permanent.
+//! - [`telemetry::Telemetry`]: self-metrics with the Collector's names.
+
+pub mod batch;
+pub mod batcher;
+pub mod component;
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod exporter_settings;
+pub mod output;
+pub mod registry;
+pub mod telemetry;
+
+pub use batch::{Batch, ClientMetadata, DecodeError};
+pub use batcher::{Batcher, BatcherSettings};
+pub use component::{
+    BuildContext, BuiltExporter, Exporter, ExporterFactory, Extension, ExtensionContext,
+    ExtensionFactory, FactoryInfo, HealthState, Processor, ProcessorBuildContext, ProcessorFactory,
+    Receiver, ReceiverContext, ReceiverFactory, RunningComponent, Stability,
+};
+pub use error::{BuildError, ConsumeError, ExportError, StartError};
+pub use exporter_settings::{ExporterSettings, QueueSettings, RetrySettings, Sizer};
+pub use output::{Consumer, ReceiverOutput};
+pub use registry::Registry;
+pub use weir_config::{ComponentId, ComponentProblem, Kind, PipelineId, Signal, Value};

@@ -1,0 +1,150 @@
+//! Where a receiver sends what it decoded.
+//!
+//! A receiver instance serves every pipeline that lists it; the engine hands it one
+//! [`ReceiverOutput`] holding, per signal, a [`Consumer`] that fans out to those
+//! pipelines. `send` is where backpressure arrives: it fails fast with a retryable
+//! [`ConsumeError`] when the pipeline has no room, and the receiver turns that into the
+//! protocol's "try later" answer. Accepted and refused items are counted here, so every
+//! receiver reports them the same way.
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+
+use crate::telemetry::{ReceiverCounters, Telemetry};
+use crate::{Batch, ComponentId, ConsumeError, Signal};
+
+/// Takes batches of one signal. Implemented by the engine's fan-out.
+#[async_trait]
+pub trait Consumer: Send + Sync {
+    async fn consume(&self, batch: Batch) -> Result<(), ConsumeError>;
+}
+
+/// A receiver's way into its pipelines.
+#[derive(Clone)]
+pub struct ReceiverOutput {
+    id: ComponentId,
+    traces: Option<Arc<dyn Consumer>>,
+    metrics: Option<Arc<dyn Consumer>>,
+    logs: Option<Arc<dyn Consumer>>,
+    transport: String,
+    /// Registered on first use, so only transports that carry data get series.
+    counters: Arc<OnceLock<ReceiverCounters>>,
+    telemetry: Telemetry,
+}
+
+impl std::fmt::Debug for ReceiverOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverOutput")
+            .field("id", &self.id)
+            .field("traces", &self.traces.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .field("logs", &self.logs.is_some())
+            .finish()
+    }
+}
+
+impl ReceiverOutput {
+    /// Built by the engine (and by tests) from the consumers of each signal.
+    pub fn new(
+        id: ComponentId,
+        telemetry: Telemetry,
+        consumers: impl IntoIterator<Item = (Signal, Arc<dyn Consumer>)>,
+    ) -> Self {
+        let mut output = Self {
+            id,
+            traces: None,
+            metrics: None,
+            logs: None,
+            transport: String::new(),
+            counters: Arc::new(OnceLock::new()),
+            telemetry,
+        };
+        for (signal, consumer) in consumers {
+            *output.slot(signal) = Some(consumer);
+        }
+        output
+    }
+
+    fn slot(&mut self, signal: Signal) -> &mut Option<Arc<dyn Consumer>> {
+        match signal {
+            Signal::Traces => &mut self.traces,
+            Signal::Metrics => &mut self.metrics,
+            Signal::Logs => &mut self.logs,
+        }
+    }
+
+    fn consumer(&self, signal: Signal) -> Option<&Arc<dyn Consumer>> {
+        match signal {
+            Signal::Traces => self.traces.as_ref(),
+            Signal::Metrics => self.metrics.as_ref(),
+            Signal::Logs => self.logs.as_ref(),
+        }
+    }
+
+    /// The receiver's id, for logs and labels.
+    pub fn id(&self) -> &ComponentId {
+        &self.id
+    }
+
+    /// The same output, counting under `transport` (`grpc`, `http`, `udp`, ...).
+    pub fn for_transport(&self, transport: &str) -> Self {
+        let mut output = self.clone();
+        output.transport = transport.to_string();
+        output.counters = Arc::new(OnceLock::new());
+        output
+    }
+
+    fn counters(&self) -> &ReceiverCounters {
+        self.counters.get_or_init(|| {
+            self.telemetry
+                .receiver(&self.id.to_string(), &self.transport)
+        })
+    }
+
+    /// Whether any pipeline takes this signal from this receiver.
+    pub fn accepts(&self, signal: Signal) -> bool {
+        self.consumer(signal).is_some()
+    }
+
+    /// Hands a batch to every pipeline of its signal. Counts the items as accepted or
+    /// refused. An empty batch is accepted without being sent.
+    pub async fn send(&self, batch: Batch) -> Result<(), ConsumeError> {
+        let signal = batch.signal();
+        let items = batch.item_count() as u64;
+        let counters = self.counters().signal(signal);
+        let Some(consumer) = self.consumer(signal) else {
+            counters.refused.inc_by(items);
+            return Err(ConsumeError::NoPipeline(signal));
+        };
+        if items == 0 {
+            return Ok(());
+        }
+        match consumer.consume(batch).await {
+            Ok(()) => {
+                counters.accepted.inc_by(items);
+                Ok(())
+            }
+            Err(err) => {
+                counters.refused.inc_by(items);
+                Err(err)
+            }
+        }
+    }
+
+    /// Counts `items` refused by the receiver itself (e.g. a partial success where some
+    /// items failed validation).
+    pub fn refuse_items(&self, signal: Signal, items: u64) {
+        self.counters().signal(signal).refused.inc_by(items);
+    }
+
+    /// Counts a request refused before any item was decoded, under a short fixed reason.
+    pub fn refuse_request(&self, reason: &str) {
+        self.counters().refuse_request(reason);
+    }
+
+    /// The self-metrics registry, for a receiver's own metrics.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+}

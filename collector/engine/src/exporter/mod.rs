@@ -1,0 +1,300 @@
+//! One exporter id at run time: a queue per signal it serves, `num_consumers` workers
+//! per queue, and the retry/timeout stack around the component's `export`.
+//!
+//! Pipelines hold an [`ExporterInput`] per exporter they list. A full queue drops and
+//! counts (`otelcol_exporter_enqueue_failed_*`) so one slow exporter never stalls the
+//! pipeline's other exporters, unless `sending_queue.block_on_overflow` asks to push back.
+
+mod queue;
+mod retry;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use weir_api::telemetry::{ExporterCounters, Telemetry};
+use weir_api::{Batch, Batcher, BatcherSettings, Exporter, ExporterSettings, Signal};
+
+use crate::ratelimit::RateLimitedLog;
+pub use queue::{ExportQueue, PushError};
+
+/// The queue and counters of one (exporter, signal).
+struct Lane {
+    exporter_id: String,
+    signal: Signal,
+    queue: ExportQueue,
+    counters: ExporterCounters,
+    blocks: bool,
+    overflow_log: RateLimitedLog,
+}
+
+impl Lane {
+    async fn enqueue(&self, batch: Batch) {
+        let items = batch.item_count() as u64;
+        let result = if self.blocks {
+            self.queue.push(batch).await
+        } else {
+            self.queue.try_push(batch)
+        };
+        match result {
+            Ok(()) => {}
+            Err(PushError::Full(_)) => {
+                self.counters.enqueue_failed.inc_by(items);
+                self.overflow_log.warn(items, |total| {
+                    tracing::warn!(exporter = %self.exporter_id, signal = %self.signal,
+                        dropped_items = total,
+                        "sending queue is full; data dropped (raise sending_queue.queue_size \
+                         or set block_on_overflow)")
+                });
+            }
+            Err(PushError::Closed) => {
+                self.counters.enqueue_failed.inc_by(items);
+                tracing::warn!(exporter = %self.exporter_id, signal = %self.signal, items,
+                    "data arrived after the exporter's queue closed for shutdown; dropped");
+            }
+        }
+    }
+}
+
+/// What a pipeline holds to hand batches to one exporter.
+#[derive(Clone)]
+pub struct ExporterInput {
+    lane: Arc<Lane>,
+    batcher: Option<mpsc::Sender<Batch>>,
+}
+
+impl ExporterInput {
+    pub fn exporter_id(&self) -> &str {
+        &self.lane.exporter_id
+    }
+
+    /// Hands a batch to the exporter's queue (through its batcher when configured).
+    pub async fn send(&self, batch: Batch) {
+        match &self.batcher {
+            Some(tx) => {
+                if let Err(mpsc::error::SendError(batch)) = tx.send(batch).await {
+                    self.lane.enqueue(batch).await;
+                }
+            }
+            None => self.lane.enqueue(batch).await,
+        }
+    }
+}
+
+/// One exporter id: the component and its lanes.
+pub struct ExporterRuntime {
+    id: String,
+    exporter: Arc<dyn Exporter>,
+    settings: ExporterSettings,
+    lanes: BTreeMap<Signal, Arc<Lane>>,
+    inputs: BTreeMap<Signal, ExporterInput>,
+    batcher_inputs: Vec<(mpsc::Receiver<Batch>, Arc<Lane>)>,
+    workers: JoinSet<()>,
+    batchers: JoinSet<()>,
+    abort: CancellationToken,
+    /// Items whose delivery was cut short by the shutdown deadline.
+    aborted_items: Arc<AtomicU64>,
+}
+
+impl ExporterRuntime {
+    pub fn new(id: String, exporter: Arc<dyn Exporter>, settings: ExporterSettings) -> Self {
+        Self {
+            id,
+            exporter,
+            settings,
+            lanes: BTreeMap::new(),
+            inputs: BTreeMap::new(),
+            batcher_inputs: Vec::new(),
+            workers: JoinSet::new(),
+            batchers: JoinSet::new(),
+            abort: CancellationToken::new(),
+            aborted_items: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The input for `signal`, creating its lane on first use.
+    pub fn input(&mut self, signal: Signal, telemetry: &Telemetry) -> ExporterInput {
+        if let Some(input) = self.inputs.get(&signal) {
+            return input.clone();
+        }
+        let counters = telemetry.exporter(&self.id, signal);
+        let queue_settings = &self.settings.queue;
+        let (capacity, blocks) = if queue_settings.enabled {
+            (queue_settings.queue_size, queue_settings.blocks())
+        } else {
+            // No queue: hand over one request at a time and make the caller wait.
+            (1, true)
+        };
+        let queue = ExportQueue::new(
+            capacity,
+            if queue_settings.enabled {
+                queue_settings.sizer
+            } else {
+                weir_api::Sizer::Requests
+            },
+            counters.queue_size.clone(),
+            &counters.queue_capacity,
+        );
+        let lane = Arc::new(Lane {
+            exporter_id: self.id.clone(),
+            signal,
+            queue,
+            counters,
+            blocks,
+            overflow_log: RateLimitedLog::new(Duration::from_secs(5)),
+        });
+        let batcher = queue_settings.batch.as_ref().map(|_| {
+            let (tx, rx) = mpsc::channel(64);
+            self.batcher_inputs.push((rx, lane.clone()));
+            tx
+        });
+        let input = ExporterInput {
+            lane: lane.clone(),
+            batcher,
+        };
+        self.lanes.insert(signal, lane);
+        self.inputs.insert(signal, input.clone());
+        input
+    }
+
+    /// Starts the component, then its workers (and batchers). Inputs must all have been
+    /// taken before.
+    pub async fn start(&mut self) -> Result<(), weir_api::StartError> {
+        self.exporter.start().await?;
+        let consumers = if self.settings.queue.enabled {
+            self.settings.queue.num_consumers.max(1)
+        } else {
+            1
+        };
+        for lane in self.lanes.values() {
+            for _ in 0..consumers {
+                let lane = lane.clone();
+                let exporter = self.exporter.clone();
+                let settings = self.settings.clone();
+                let abort = self.abort.clone();
+                let aborted = self.aborted_items.clone();
+                self.workers.spawn(async move {
+                    while !abort.is_cancelled() {
+                        let Some(batch) = lane.queue.pop().await else {
+                            break;
+                        };
+                        let outcome = retry::deliver(
+                            &exporter,
+                            &settings,
+                            &lane.counters,
+                            batch,
+                            &abort,
+                            &lane.exporter_id,
+                        )
+                        .await;
+                        if let retry::Outcome::Failed { items, .. } = outcome {
+                            if abort.is_cancelled() {
+                                aborted.fetch_add(items as u64, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        if let Some(batch_settings) = self.settings.queue.batch.clone() {
+            let settings = BatcherSettings {
+                send_batch_size: batch_settings.min_size.max(1),
+                send_batch_max_size: batch_settings.max_size,
+                timeout: batch_settings.flush_timeout,
+                ..Default::default()
+            };
+            for (rx, lane) in self.batcher_inputs.drain(..) {
+                self.batchers
+                    .spawn(run_batcher(rx, lane, Batcher::new(settings.clone())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the runtime's own inputs so that, once pipelines drop theirs, batchers end.
+    pub fn release_inputs(&mut self) {
+        self.inputs.clear();
+    }
+
+    /// Closes the queues and lets workers drain until `deadline`; what is left then is
+    /// counted as failed and reported. Returns the number of items not delivered.
+    pub async fn shutdown(&mut self, deadline: Instant) -> u64 {
+        // Batchers end once every pipeline has dropped its input; they flush into the
+        // queues, which must still be open then.
+        self.release_inputs();
+        let _ = tokio::time::timeout_at(deadline.into(), async {
+            while self.batchers.join_next().await.is_some() {}
+        })
+        .await;
+        for lane in self.lanes.values() {
+            lane.queue.close();
+        }
+        let drained = tokio::time::timeout_at(deadline.into(), async {
+            while self.workers.join_next().await.is_some() {}
+        })
+        .await;
+        let mut lost = 0u64;
+        if drained.is_err() {
+            self.abort.cancel();
+            while self.workers.join_next().await.is_some() {}
+            for lane in self.lanes.values() {
+                let left: u64 = lane
+                    .queue
+                    .drain_remaining()
+                    .iter()
+                    .map(|b| b.item_count() as u64)
+                    .sum();
+                if left > 0 {
+                    lane.counters.send_failed.inc_by(left);
+                    tracing::error!(exporter = %self.id, signal = %lane.signal, items = left,
+                        "shutdown deadline reached; queued data was not delivered");
+                    lost += left;
+                }
+            }
+        }
+        lost += self.aborted_items.load(Ordering::Relaxed);
+        self.exporter.shutdown().await;
+        lost
+    }
+}
+
+async fn run_batcher(mut rx: mpsc::Receiver<Batch>, lane: Arc<Lane>, mut batcher: Batcher) {
+    let mut ready = Vec::new();
+    loop {
+        let deadline = batcher.next_deadline();
+        tokio::select! {
+            received = rx.recv() => match received {
+                Some(batch) => {
+                    if let Err(refused) = batcher.add(batch, Instant::now(), &mut ready) {
+                        ready.push(refused);
+                    }
+                }
+                None => break,
+            },
+            _ = sleep_until_opt(deadline) => batcher.on_deadline(Instant::now(), &mut ready),
+        }
+        for batch in ready.drain(..) {
+            lane.enqueue(batch).await;
+        }
+    }
+    batcher.flush(&mut ready);
+    for batch in ready.drain(..) {
+        lane.enqueue(batch).await;
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+pub async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,282 @@
+//! One delivery: attempt, and on a retryable error wait and attempt again, as
+//! `retry_on_failure` says. The order of the stack is fixed and documented: queue ->
+//! retry -> timeout -> exporter. A server's hint (RetryInfo, Retry-After) is honoured
+//! when it is longer than the backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use weir_api::telemetry::ExporterCounters;
+use weir_api::{Batch, ExportError, Exporter, ExporterSettings};
+
+/// What happened to a batch.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    /// Some or all items failed for good.
+    Failed {
+        items: usize,
+        reason: String,
+    },
+}
+
+/// Exports `batch`, retrying as configured, until it is sent, fails for good, or `abort`
+/// is cancelled (the shutdown deadline). Updates the sent/failed counters.
+pub async fn deliver(
+    exporter: &Arc<dyn Exporter>,
+    settings: &ExporterSettings,
+    counters: &ExporterCounters,
+    batch: Batch,
+    abort: &CancellationToken,
+    exporter_id: &str,
+) -> Outcome {
+    let items = batch.item_count();
+    let started = Instant::now();
+    let mut backoff = settings.retry.initial_interval;
+    let mut jitter = Jitter::new();
+    loop {
+        let attempt = tokio::select! {
+            result = attempt(exporter, settings.timeout, batch.clone()) => result,
+            _ = abort.cancelled() => Err(ExportError::permanent("shutdown deadline reached during export")),
+        };
+        let (message, retry_after) = match attempt {
+            Ok(()) => {
+                counters.sent.inc_by(items as u64);
+                return Outcome::Sent;
+            }
+            Err(ExportError::Permanent { message, rejected }) => {
+                let failed = rejected.unwrap_or(items).min(items);
+                counters.sent.inc_by((items - failed) as u64);
+                counters.send_failed.inc_by(failed as u64);
+                tracing::warn!(exporter = exporter_id, items = failed, error = %message,
+                    "exporting failed; the data is dropped (permanent error, not retried)");
+                return Outcome::Failed {
+                    items: failed,
+                    reason: message,
+                };
+            }
+            Err(ExportError::Retryable {
+                message,
+                retry_after,
+            }) => (message, retry_after),
+        };
+        let delay = jitter
+            .apply(backoff, settings.retry.randomization_factor)
+            .max(retry_after.unwrap_or_default());
+        let budget = settings.retry.max_elapsed_time;
+        let out_of_time = !budget.is_zero() && started.elapsed() + delay > budget;
+        if !settings.retry.enabled || out_of_time || abort.is_cancelled() {
+            counters.send_failed.inc_by(items as u64);
+            let why = if !settings.retry.enabled {
+                "retry_on_failure is disabled"
+            } else if out_of_time {
+                "retry_on_failure.max_elapsed_time exhausted"
+            } else {
+                "shutdown deadline reached"
+            };
+            tracing::error!(exporter = exporter_id, items, error = %message,
+                "exporting failed; the data is dropped ({why})");
+            return Outcome::Failed {
+                items,
+                reason: message,
+            };
+        }
+        counters.retries.inc();
+        tracing::info!(exporter = exporter_id, error = %message, ?delay,
+            "exporting failed; will retry");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = abort.cancelled() => {}
+        }
+        backoff = next_backoff(
+            backoff,
+            settings.retry.multiplier,
+            settings.retry.max_interval,
+        );
+    }
+}
+
+/// One export, bounded by `timeout` unless it is zero.
+async fn attempt(
+    exporter: &Arc<dyn Exporter>,
+    timeout: Duration,
+    batch: Batch,
+) -> Result<(), ExportError> {
+    if timeout.is_zero() {
+        return exporter.export(batch).await;
+    }
+    tokio::time::timeout(timeout, exporter.export(batch))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ExportError::retryable(format!(
+                "export timed out after {timeout:?}"
+            )))
+        })
+}
+
+fn next_backoff(current: Duration, multiplier: f64, max: Duration) -> Duration {
+    let next = current.mul_f64(multiplier.max(1.0));
+    next.min(max)
+}
+
+/// A tiny xorshift generator for backoff jitter; no need for a random crate.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        Self(seed | 1)
+    }
+
+    fn next_unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `interval` spread by ±`factor`, as the Collector's backoff does.
+    fn apply(&mut self, interval: Duration, factor: f64) -> Duration {
+        let factor = factor.clamp(0.0, 1.0);
+        let spread = 1.0 - factor + 2.0 * factor * self.next_unit();
+        interval.mul_f64(spread)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use weir_api::telemetry::Telemetry;
+    use weir_api::{RetrySettings, Signal};
+
+    struct Flaky {
+        failures_left: AtomicUsize,
+        error: ExportError,
+    }
+
+    #[async_trait]
+    impl Exporter for Flaky {
+        async fn export(&self, _batch: Batch) -> Result<(), ExportError> {
+            if self.failures_left.load(Ordering::SeqCst) == 0 {
+                return Ok(());
+            }
+            self.failures_left.fetch_sub(1, Ordering::SeqCst);
+            Err(self.error.clone())
+        }
+    }
+
+    fn settings() -> ExporterSettings {
+        ExporterSettings {
+            timeout: Duration::from_secs(1),
+            retry: RetrySettings {
+                initial_interval: Duration::from_millis(1),
+                max_interval: Duration::from_millis(2),
+                max_elapsed_time: Duration::from_secs(5),
+                ..Default::default()
+            },
+            queue: Default::default(),
+        }
+    }
+
+    fn batch() -> Batch {
+        Batch::from_logs(vec![weir_proto::logs::v1::ResourceLogs {
+            scope_logs: vec![weir_proto::logs::v1::ScopeLogs {
+                log_records: vec![Default::default(); 3],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }])
+    }
+
+    #[tokio::test]
+    async fn retries_until_sent() {
+        let exporter: Arc<dyn Exporter> = Arc::new(Flaky {
+            failures_left: AtomicUsize::new(2),
+            error: ExportError::retryable("down"),
+        });
+        let telemetry = Telemetry::new();
+        let counters = telemetry.exporter("x", Signal::Logs);
+        let outcome = deliver(
+            &exporter,
+            &settings(),
+            &counters,
+            batch(),
+            &CancellationToken::new(),
+            "x",
+        )
+        .await;
+        assert_eq!(outcome, Outcome::Sent);
+        assert_eq!(counters.sent.get(), 3);
+        assert_eq!(counters.retries.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried() {
+        let exporter: Arc<dyn Exporter> = Arc::new(Flaky {
+            failures_left: AtomicUsize::new(5),
+            error: ExportError::Permanent {
+                message: "400".into(),
+                rejected: Some(2),
+            },
+        });
+        let telemetry = Telemetry::new();
+        let counters = telemetry.exporter("x", Signal::Logs);
+        let outcome = deliver(
+            &exporter,
+            &settings(),
+            &counters,
+            batch(),
+            &CancellationToken::new(),
+            "x",
+        )
+        .await;
+        assert!(matches!(outcome, Outcome::Failed { items: 2, .. }));
+        assert_eq!(counters.sent.get(), 1);
+        assert_eq!(counters.send_failed.get(), 2);
+        assert_eq!(counters.retries.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn gives_up_when_retry_disabled() {
+        let exporter: Arc<dyn Exporter> = Arc::new(Flaky {
+            failures_left: AtomicUsize::new(5),
+            error: ExportError::retryable("down"),
+        });
+        let mut s = settings();
+        s.retry.enabled = false;
+        let telemetry = Telemetry::new();
+        let counters = telemetry.exporter("x", Signal::Logs);
+        let outcome = deliver(
+            &exporter,
+            &s,
+            &counters,
+            batch(),
+            &CancellationToken::new(),
+            "x",
+        )
+        .await;
+        assert!(matches!(outcome, Outcome::Failed { items: 3, .. }));
+        assert_eq!(counters.send_failed.get(), 3);
+    }
+
+    #[test]
+    fn backoff_grows_to_the_cap() {
+        let b = next_backoff(Duration::from_secs(5), 1.5, Duration::from_secs(30));
+        assert_eq!(b, Duration::from_millis(7500));
+        assert_eq!(
+            next_backoff(Duration::from_secs(25), 1.5, Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
+        let mut j = Jitter::new();
+        for _ in 0..100 {
+            let d = j.apply(Duration::from_secs(10), 0.5);
+            assert!(d >= Duration::from_secs(5) && d <= Duration::from_secs(15));
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! One pipeline at run time: a task that takes batches from its receivers' fan-out, runs
+//! its processors inline (no channel hop per processor), and hands the result to each of
+//! its exporters' inputs.
+//!
+//! Time-driven processors (batch) say when they next need waking; the task sleeps until
+//! the earliest such deadline or the next batch, whichever comes first.
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use weir_api::telemetry::ProcessorCounters;
+use weir_api::{Batch, PipelineId, Processor};
+
+use crate::exporter::{sleep_until_opt, ExporterInput};
+
+/// How many batches may wait between the receivers and a pipeline.
+pub const CHANNEL_CAPACITY: usize = 64;
+
+pub struct Stage {
+    pub processor: Box<dyn Processor>,
+    pub counters: ProcessorCounters,
+}
+
+pub struct PipelineRuntime {
+    pub id: PipelineId,
+    pub input: mpsc::Receiver<Batch>,
+    pub stages: Vec<Stage>,
+    pub exporters: Vec<ExporterInput>,
+}
+
+impl PipelineRuntime {
+    /// Runs until `drain` is cancelled and every batch already admitted has passed
+    /// through; then flushes the processors.
+    pub async fn run(mut self, drain: CancellationToken) {
+        let mut draining = false;
+        loop {
+            let deadline = self
+                .stages
+                .iter()
+                .filter_map(|s| s.processor.next_deadline())
+                .min();
+            tokio::select! {
+                received = self.input.recv() => match received {
+                    Some(batch) => self.push_through(0, vec![batch]).await,
+                    None => break,
+                },
+                _ = sleep_until_opt(deadline) => self.wake_due(Instant::now()).await,
+                _ = drain.cancelled(), if !draining => {
+                    draining = true;
+                    // Refuse new batches; the ones already queued are still received.
+                    self.input.close();
+                }
+            }
+        }
+        for index in 0..self.stages.len() {
+            let mut out = Vec::new();
+            self.stages[index].processor.flush(&mut out);
+            count(&self.stages[index].counters, &out);
+            self.push_through(index + 1, out).await;
+        }
+        tracing::debug!(pipeline = %self.id, "pipeline drained");
+    }
+
+    async fn wake_due(&mut self, now: Instant) {
+        for index in 0..self.stages.len() {
+            let due = self.stages[index]
+                .processor
+                .next_deadline()
+                .is_some_and(|at| at <= now);
+            if due {
+                let mut out = Vec::new();
+                self.stages[index].processor.on_deadline(now, &mut out);
+                count(&self.stages[index].counters, &out);
+                self.push_through(index + 1, out).await;
+            }
+        }
+    }
+
+    /// Runs `batches` through the stages from `from` on, then to every exporter.
+    async fn push_through(&mut self, from: usize, mut batches: Vec<Batch>) {
+        for stage in &mut self.stages[from..] {
+            let mut next = Vec::new();
+            for batch in batches {
+                stage.counters.incoming.inc_by(batch.item_count() as u64);
+                stage.processor.process(batch, &mut next);
+            }
+            count(&stage.counters, &next);
+            batches = next;
+        }
+        for batch in batches {
+            if batch.is_empty() {
+                continue;
+            }
+            let last = self.exporters.len().saturating_sub(1);
+            for (index, exporter) in self.exporters.iter().enumerate() {
+                if index == last {
+                    exporter.send(batch).await;
+                    break;
+                }
+                exporter.send(batch.clone()).await;
+            }
+        }
+    }
+}
+
+fn count(counters: &ProcessorCounters, out: &[Batch]) {
+    let items: usize = out.iter().map(Batch::item_count).sum();
+    counters.outgoing.inc_by(items as u64);
+}

@@ -1,0 +1,156 @@
+//! Run: start in dependency order, serve until told to stop, stop in reverse order.
+//!
+//! Start: self-metrics, extensions, exporters (workers), pipelines, receivers last, so
+//! nothing is accepted before there is somewhere to put it. Any start failure stops what
+//! already started and is returned with the component's name.
+//!
+//! Shutdown (SIGTERM/SIGINT): health turns to "shutting down"; receivers stop accepting
+//! and finish in-flight requests; pipelines drain what was admitted and flush their
+//! processors; exporter queues drain until the deadline; whatever is left is counted
+//! as failed and logged with its count.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use weir_api::{ExtensionContext, HealthState, ReceiverContext, StartError};
+
+use crate::build::Graph;
+use crate::selfmetrics;
+
+/// What shutdown found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// Items still queued or in retry when the shutdown deadline passed.
+    pub undelivered_items: u64,
+}
+
+/// Starts the graph, runs until `stop` completes, then shuts down within `shutdown_timeout`.
+pub async fn run(
+    graph: Graph,
+    stop: impl Future<Output = ()>,
+    shutdown_timeout: Duration,
+) -> Result<RunReport, StartError> {
+    let Graph {
+        receivers,
+        pipelines,
+        mut exporters,
+        extensions,
+        telemetry,
+        metrics_address,
+    } = graph;
+    let (health_tx, health_rx) = watch::channel(HealthState::Starting);
+    let background = CancellationToken::new();
+    let receivers_stop = CancellationToken::new();
+    let pipelines_drain = CancellationToken::new();
+    let mut background_tasks = JoinSet::new();
+
+    if let Some(address) = &metrics_address {
+        let (bound, serve) =
+            selfmetrics::start(address, telemetry.clone(), background.clone()).await?;
+        tracing::info!(address = %bound, "serving self-metrics at http://{bound}/metrics");
+        background_tasks.spawn(serve);
+    }
+
+    for (id, extension) in extensions {
+        let ctx = ExtensionContext {
+            health: health_rx.clone(),
+            shutdown: background.clone(),
+        };
+        match extension.start(ctx).await {
+            Ok(running) => {
+                background_tasks.spawn(running);
+            }
+            Err(err) => {
+                background.cancel();
+                return Err(StartError(format!("extension `{id}`: {err}")));
+            }
+        }
+    }
+
+    for exporter in &mut exporters {
+        if let Err(err) = exporter.start().await {
+            background.cancel();
+            return Err(StartError(format!("exporter `{}`: {err}", exporter.id())));
+        }
+    }
+
+    let mut pipeline_tasks = JoinSet::new();
+    for pipeline in pipelines {
+        pipeline_tasks.spawn(pipeline.run(pipelines_drain.clone()));
+    }
+
+    let mut receiver_tasks = JoinSet::new();
+    let mut start_error = None;
+    for (id, receiver, output) in receivers {
+        let ctx = ReceiverContext {
+            output,
+            shutdown: receivers_stop.clone(),
+        };
+        match receiver.start(ctx).await {
+            Ok(running) => {
+                receiver_tasks.spawn(running);
+            }
+            Err(err) => {
+                start_error = Some(StartError(format!("receiver `{id}`: {err}")));
+                break;
+            }
+        }
+    }
+
+    if start_error.is_none() {
+        let _ = health_tx.send(HealthState::Running);
+        tracing::info!("Everything is ready. Begin running and processing data.");
+        stop.await;
+        tracing::info!("shutdown requested: receivers stop accepting, queued data drains");
+    }
+    let _ = health_tx.send(HealthState::ShuttingDown);
+
+    let deadline = Instant::now() + shutdown_timeout;
+    receivers_stop.cancel();
+    let receivers_done = tokio::time::timeout_at(deadline.into(), async {
+        while receiver_tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if receivers_done.is_err() {
+        tracing::warn!("receivers did not stop before the shutdown deadline");
+        receiver_tasks.abort_all();
+    }
+
+    pipelines_drain.cancel();
+    let pipelines_done = tokio::time::timeout_at(deadline.into(), async {
+        while pipeline_tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if pipelines_done.is_err() {
+        tracing::warn!("pipelines did not drain before the shutdown deadline");
+        pipeline_tasks.abort_all();
+    }
+
+    let mut report = RunReport::default();
+    for exporter in &mut exporters {
+        report.undelivered_items += exporter.shutdown(deadline).await;
+    }
+    background.cancel();
+    while tokio::time::timeout(Duration::from_secs(1), background_tasks.join_next())
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    {}
+
+    if let Some(err) = start_error {
+        return Err(err);
+    }
+    if report.undelivered_items > 0 {
+        tracing::error!(
+            items = report.undelivered_items,
+            "shutdown complete; some data could not be delivered before the deadline"
+        );
+    } else {
+        tracing::info!("shutdown complete; every admitted item was handled");
+    }
+    Ok(report)
+}

@@ -1,0 +1,163 @@
+//! The exporter instance: renders each batch at the configured verbosity and writes it
+//! to Weir's log (or to stdout/stderr when `use_internal_logger: false`).
+//!
+//! It never fails: a debug exporter that returned errors would make the engine retry
+//! and count data as failed only because it was printed, so every path returns `Ok`.
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use prometheus_client::metrics::counter::Counter;
+use weir_api::telemetry::Telemetry;
+use weir_api::{Batch, ExportError, Exporter, Signal};
+
+use crate::config::{DebugConfig, OutputSettings, Verbosity};
+use crate::render::{self, Summary};
+use crate::sampler::Sampler;
+
+/// Where the text goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sink {
+    /// `tracing::info!`, Weir's own log with its format and level filters.
+    Log,
+    Stdout,
+    Stderr,
+}
+
+pub struct DebugExporter {
+    id: String,
+    verbosity: Verbosity,
+    output: OutputSettings,
+    sinks: Vec<Sink>,
+    /// Indexed like `Signal::ALL`.
+    samplers: [Sampler; 3],
+    /// Batches not written because of sampling, per signal (the data itself is
+    /// delivered: the debug exporter's "delivery" is the attempt).
+    sampled_out: [Counter; 3],
+}
+
+fn index(signal: Signal) -> usize {
+    match signal {
+        Signal::Traces => 0,
+        Signal::Metrics => 1,
+        Signal::Logs => 2,
+    }
+}
+
+impl DebugExporter {
+    pub fn new(id: String, config: &DebugConfig, telemetry: &Telemetry) -> Self {
+        let sinks = if config.use_internal_logger {
+            vec![Sink::Log]
+        } else {
+            config
+                .output_paths
+                .iter()
+                .map(|path| {
+                    if path == "stderr" {
+                        Sink::Stderr
+                    } else {
+                        Sink::Stdout
+                    }
+                })
+                .collect()
+        };
+        let sampler = || Sampler::new(config.sampling_initial, config.sampling_thereafter);
+        let sampled_out = Signal::ALL.map(|signal| {
+            telemetry.counter(
+                "weir_debug_exporter_sampled_out_batches",
+                "Batches the debug exporter did not print because of sampling_initial/sampling_thereafter.",
+                &[("exporter", id.as_str()), ("otel_signal", signal.as_str())],
+            )
+        });
+        Self {
+            id,
+            verbosity: config.verbosity,
+            output: config.output.clone(),
+            sinks,
+            samplers: [sampler(), sampler(), sampler()],
+            sampled_out,
+        }
+    }
+
+    /// The text written for `batch` after the summary line, if the verbosity adds any.
+    pub fn body(&self, batch: &Batch) -> Option<String> {
+        match self.verbosity {
+            Verbosity::Basic => None,
+            Verbosity::Normal => Some(render::normal(batch, &self.output)),
+            Verbosity::Detailed => Some(render::detailed(batch, &self.output)),
+        }
+    }
+
+    fn write(&self, summary: &Summary, body: Option<&str>) {
+        for sink in &self.sinks {
+            match sink {
+                Sink::Log => self.log(summary, body),
+                Sink::Stdout => {
+                    println!("{summary}");
+                    if let Some(body) = body.filter(|b| !b.is_empty()) {
+                        println!("{body}");
+                    }
+                }
+                Sink::Stderr => {
+                    eprintln!("{summary}");
+                    if let Some(body) = body.filter(|b| !b.is_empty()) {
+                        eprintln!("{body}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn log(&self, summary: &Summary, body: Option<&str>) {
+        let data_type = summary.signal.as_str();
+        let exporter = self.id.as_str();
+        match summary.signal {
+            Signal::Traces => tracing::info!(
+                kind = "exporter",
+                data_type,
+                name = exporter,
+                resource_spans = summary.resources,
+                spans = summary.items,
+                "{}",
+                summary.title()
+            ),
+            Signal::Metrics => tracing::info!(
+                kind = "exporter",
+                data_type,
+                name = exporter,
+                resource_metrics = summary.resources,
+                metrics = summary.metrics,
+                data_points = summary.items,
+                "{}",
+                summary.title()
+            ),
+            Signal::Logs => tracing::info!(
+                kind = "exporter",
+                data_type,
+                name = exporter,
+                resource_logs = summary.resources,
+                log_records = summary.items,
+                "{}",
+                summary.title()
+            ),
+        }
+        if let Some(body) = body.filter(|b| !b.is_empty()) {
+            tracing::info!(kind = "exporter", data_type, name = exporter, "{body}");
+        }
+    }
+}
+
+#[async_trait]
+impl Exporter for DebugExporter {
+    async fn export(&self, batch: Batch) -> Result<(), ExportError> {
+        let signal = batch.signal();
+        if !self.samplers[index(signal)].admit(Instant::now()) {
+            self.sampled_out[index(signal)].inc();
+            return Ok(());
+        }
+        let summary = Summary::of(&batch);
+        let body = self.body(&batch);
+        self.write(&summary, body.as_deref());
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! The HTTP listener: bound in `start` so a port in use fails startup with a clear
+//! error, then served until shutdown.
+//!
+//! Binding and serving are two steps on purpose: [`HealthServer::local_addr`] between
+//! them tells tests (and logs) the real port when the endpoint asks for port 0.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use weir_api::{HealthState, RunningComponent, StartError};
+
+use crate::config::HealthCheckConfig;
+use crate::response::Responder;
+use crate::TYPE_NAME;
+
+/// A client that has not sent its request headers by then is disconnected, so a stuck
+/// prober cannot hold shutdown open.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A bound, not yet serving, health check listener.
+#[derive(Debug)]
+pub struct HealthServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    responder: Arc<Responder>,
+}
+
+impl HealthServer {
+    /// Binds `config.endpoint`. The error names the address and the cause, e.g.
+    /// `health_check: cannot listen on 127.0.0.1:13133: Address already in use`.
+    pub async fn bind(config: &HealthCheckConfig) -> Result<Self, StartError> {
+        let endpoint = config.endpoint.trim();
+        let cannot_listen = |err: std::io::Error| {
+            StartError(format!(
+                "{TYPE_NAME}: cannot listen on {endpoint}: {}",
+                without_os_code(&err)
+            ))
+        };
+        let listener = TcpListener::bind(endpoint).await.map_err(cannot_listen)?;
+        let local_addr = listener.local_addr().map_err(cannot_listen)?;
+        Ok(Self {
+            listener,
+            local_addr,
+            responder: Arc::new(Responder::new(
+                config.path.clone(),
+                config.response_body.clone(),
+            )),
+        })
+    }
+
+    /// The address actually bound (the real port when the endpoint said `:0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` is cancelled, answering from the latest `health`; the
+    /// future completes once open connections have finished.
+    pub fn serve(
+        self,
+        mut health: watch::Receiver<HealthState>,
+        shutdown: CancellationToken,
+    ) -> RunningComponent {
+        Box::pin(async move {
+            let Self {
+                listener,
+                local_addr,
+                responder,
+            } = self;
+            let connections = TaskTracker::new();
+            let mut watching = true;
+            responder.observe(*health.borrow_and_update());
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    changed = health.changed(), if watching => match changed {
+                        Ok(()) => responder.observe(*health.borrow_and_update()),
+                        // The engine dropped the sender: the last state stays the answer.
+                        Err(_) => watching = false,
+                    },
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _peer)) => {
+                            connections.spawn(serve_connection(
+                                stream,
+                                responder.clone(),
+                                health.clone(),
+                                shutdown.clone(),
+                            ));
+                        }
+                        Err(err) => {
+                            tracing::warn!(%local_addr, error = %err, "health_check: accept failed");
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        }
+                    },
+                }
+            }
+            drop(listener);
+            connections.close();
+            connections.wait().await;
+            tracing::debug!(%local_addr, "health_check: stopped");
+        })
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    responder: Arc<Responder>,
+    health: watch::Receiver<HealthState>,
+    shutdown: CancellationToken,
+) {
+    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let state = *health.borrow();
+        let response = responder.respond(request.method(), request.uri().path(), state);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        // A prober hanging up early is routine, not an operator's problem.
+        tracing::debug!(error = %err, "health_check: connection ended with an error");
+    }
+}
+
+/// `Address already in use (os error 98)` -> `Address already in use`.
+fn without_os_code(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}

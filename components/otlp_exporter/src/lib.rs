@@ -1,0 +1,71 @@
+//! The `otlp` exporter (alias `otlp_grpc`): sends batches to an OTLP/gRPC server such as
+//! another Weir or an OpenTelemetry Collector.
+//!
+//! `export` is one attempt; the engine wraps it in the queue -> retry -> timeout stack
+//! configured by `sending_queue`, `retry_on_failure` and `timeout`, which this crate only
+//! parses and hands over in [`weir_api::ExporterSettings`]. What the crate decides is
+//! the wire (tonic client, compression, metadata, TLS) and what each answer means
+//! (retryable with a delay, or permanent with a count of rejected items).
+
+mod config;
+mod exporter;
+mod metadata;
+mod status;
+mod tls;
+
+use std::sync::Arc;
+
+use weir_api::{
+    BuildContext, BuildError, BuiltExporter, ComponentProblem, ExporterFactory, ExporterSettings,
+    FactoryInfo, Signal, Stability, Value,
+};
+
+pub use config::{Compression, Config};
+pub use exporter::OtlpGrpcExporter;
+
+/// The factory the registry lists.
+pub fn factory() -> Arc<dyn ExporterFactory> {
+    Arc::new(OtlpGrpcExporterFactory)
+}
+
+pub struct OtlpGrpcExporterFactory;
+
+impl ExporterFactory for OtlpGrpcExporterFactory {
+    fn info(&self) -> FactoryInfo {
+        FactoryInfo {
+            type_name: "otlp",
+            aliases: &["otlp_grpc"],
+            signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
+            stability: Stability::Beta,
+            description: "Sends traces, metrics and logs over OTLP/gRPC.",
+        }
+    }
+
+    fn check(&self, config: &Value) -> Vec<ComponentProblem> {
+        match weir_api::config::parse::<Config>(config) {
+            Ok(config) => config.semantic_problems(),
+            Err(problem) => vec![problem],
+        }
+    }
+
+    fn build(&self, _ctx: BuildContext, config: &Value) -> Result<BuiltExporter, BuildError> {
+        let config: Config = weir_api::config::parse(config)
+            .map_err(|p| BuildError(format!("{}: {}", p.path.join("."), p.message)))?;
+        if let Some(problem) = config.semantic_problems().into_iter().next() {
+            return Err(BuildError(format!(
+                "{}: {}",
+                problem.path.join("."),
+                problem.message
+            )));
+        }
+        let exporter = OtlpGrpcExporter::new(&config).map_err(BuildError)?;
+        Ok(BuiltExporter {
+            exporter: Arc::new(exporter),
+            settings: ExporterSettings {
+                timeout: config.timeout,
+                retry: config.retry_on_failure,
+                queue: config.sending_queue,
+            },
+        })
+    }
+}

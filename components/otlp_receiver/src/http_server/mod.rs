@@ -1,0 +1,351 @@
+//! OTLP/HTTP: `POST` of protobuf or JSON export requests on three paths, served by
+//! hyper (HTTP/1.1 and cleartext HTTP/2 on one port).
+//!
+//! A request goes through the checks in order, each refusal counted under a fixed
+//! reason (`weir_receiver_refused_requests_total{reason=...}`) and logged at debug level
+//! so a flood of bad requests cannot flood the logs:
+//!
+//! | check                                   | answer | reason                   |
+//! |-----------------------------------------|--------|--------------------------|
+//! | path is one of the three                | 404    | `not_found`              |
+//! | method is POST (OPTIONS = CORS preflight)| 405   | `method_not_allowed`     |
+//! | Content-Type is protobuf or JSON        | 415    | `unsupported_media_type` |
+//! | Content-Encoding is known               | 415    | `unsupported_encoding`   |
+//! | body within the limit, before and after decompression | 413 | `too_large`   |
+//! | body decompresses and decodes           | 400    | `malformed`              |
+//!
+//! Then the batch is sent: 200 when the pipeline took it, 503 with `Retry-After` when it
+//! is full or shutting down, 404 when no pipeline takes the signal (the Collector
+//! registers no handler for it).
+
+mod body;
+mod cors;
+mod reply;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN};
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use weir_api::{Batch, ConsumeError, ReceiverOutput, Signal, StartError};
+
+use crate::config::HttpConfig;
+use crate::{endpoint, metadata};
+use body::{BodyError, Encoding};
+use reply::{code, Format, Reply};
+
+/// Bodies at least this large (on the wire) are decompressed and decoded on the blocking
+/// pool, so a 20 MiB request does not stall the connections sharing its worker thread.
+const INLINE_DECODE_LIMIT: usize = 64 * 1024;
+
+/// A bound, not yet serving, HTTP server.
+pub struct HttpServer {
+    listener: TcpListener,
+    state: Arc<State>,
+}
+
+struct State {
+    output: ReceiverOutput,
+    routes: [(String, Signal); 3],
+    max_body: usize,
+    include_metadata: bool,
+    cors: Option<cors::Cors>,
+}
+
+/// A request refused before or while decoding.
+struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+    code: i32,
+    message: String,
+}
+
+impl Refusal {
+    fn malformed(message: String) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            reason: "malformed",
+            code: code::INVALID_ARGUMENT,
+            message,
+        }
+    }
+
+    fn too_large(limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            reason: "too_large",
+            code: code::RESOURCE_EXHAUSTED,
+            message: format!("request body larger than max_request_body_size ({limit} bytes)"),
+        }
+    }
+
+    fn from_body(err: BodyError, limit: usize) -> Self {
+        match err {
+            BodyError::TooLarge => Self::too_large(limit),
+            BodyError::Malformed(message) => Self::malformed(message),
+        }
+    }
+}
+
+impl HttpServer {
+    pub async fn bind(config: &HttpConfig, output: ReceiverOutput) -> Result<Self, StartError> {
+        let listener = endpoint::listen(&config.endpoint, "http").await?;
+        let state = State {
+            output,
+            routes: [
+                (config.traces_url_path.clone(), Signal::Traces),
+                (config.metrics_url_path.clone(), Signal::Metrics),
+                (config.logs_url_path.clone(), Signal::Logs),
+            ],
+            max_body: config.max_request_body_size(),
+            include_metadata: config.include_metadata,
+            cors: config.cors.as_ref().and_then(cors::Cors::new),
+        };
+        Ok(Self {
+            listener,
+            state: Arc::new(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until `shutdown`; then stops accepting, lets every connection finish its
+    /// in-flight request (idle keep-alive connections close at once) and returns.
+    pub fn serve(self, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
+        let addr = self.local_addr();
+        Box::pin(async move {
+            tracing::info!(endpoint = ?addr, "otlp receiver: HTTP server started");
+            let connections = TaskTracker::new();
+            let builder = auto::Builder::new(TokioExecutor::new());
+            loop {
+                let stream = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break,
+                    accepted = self.listener.accept() => match accepted {
+                        Ok((stream, _peer)) => stream,
+                        Err(err) => {
+                            // Usually out of file descriptors: pause so the loop does not spin.
+                            tracing::warn!(error = %err, "otlp receiver: HTTP accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let _ = stream.set_nodelay(true);
+                connections.spawn(serve_connection(
+                    builder.clone(),
+                    stream,
+                    self.state.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            drop(self.listener);
+            connections.close();
+            connections.wait().await;
+            tracing::info!(endpoint = ?addr, "otlp receiver: HTTP server stopped");
+        })
+    }
+}
+
+async fn serve_connection(
+    builder: auto::Builder<TokioExecutor>,
+    stream: tokio::net::TcpStream,
+    state: Arc<State>,
+    shutdown: CancellationToken,
+) {
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, request).await) }
+    });
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(error = %err, "otlp receiver: HTTP connection ended with an error");
+    }
+}
+
+async fn handle(state: &State, request: Request<Incoming>) -> Reply {
+    let origin = request.headers().get(ORIGIN).cloned();
+    let mut reply = route(state, request).await;
+    if let (Some(cors), Some(origin)) = (&state.cors, &origin) {
+        cors.decorate(origin, &mut reply);
+    }
+    reply
+}
+
+impl State {
+    fn signal_for(&self, path: &str) -> Option<Signal> {
+        self.routes.iter().find(|(p, _)| p == path).map(|(_, s)| *s)
+    }
+
+    /// Counts and logs a refusal, then returns the answer.
+    fn refuse(&self, reason: &'static str, detail: &str, reply: Reply) -> Reply {
+        self.output.refuse_request(reason);
+        tracing::debug!(
+            reason,
+            detail,
+            status = reply.status().as_u16(),
+            "otlp receiver: HTTP request refused"
+        );
+        reply
+    }
+
+    fn refuse_with_status(&self, refusal: Refusal, format: Format) -> Reply {
+        let reply = reply::status(
+            refusal.status,
+            format,
+            refusal.code,
+            refusal.message.clone(),
+        );
+        self.refuse(refusal.reason, &refusal.message, reply)
+    }
+}
+
+async fn route(state: &State, request: Request<Incoming>) -> Reply {
+    if request.method() == Method::OPTIONS {
+        if let Some(cors) = &state.cors {
+            return cors.preflight(request.headers());
+        }
+    }
+    let path = request.uri().path();
+    let Some(signal) = state.signal_for(path) else {
+        return state.refuse(
+            "not_found",
+            path,
+            reply::text(StatusCode::NOT_FOUND, "404 page not found"),
+        );
+    };
+    if request.method() != Method::POST {
+        return state.refuse(
+            "method_not_allowed",
+            request.method().as_str(),
+            reply::method_not_allowed(),
+        );
+    }
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v: &http::HeaderValue| v.to_str().ok())
+    };
+    let content_type = header(CONTENT_TYPE).unwrap_or_default();
+    let Some(format) = Format::from_content_type(content_type) else {
+        return state.refuse(
+            "unsupported_media_type",
+            content_type,
+            reply::text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "415 unsupported media type, supported: [application/json, application/x-protobuf]",
+            ),
+        );
+    };
+    let encoding = match Encoding::from_header(header(CONTENT_ENCODING)) {
+        Ok(encoding) => encoding,
+        Err(value) => {
+            let message = format!(
+                "415 unsupported content encoding `{value}`, supported: [gzip, zstd, deflate, identity]"
+            );
+            return state.refuse(
+                "unsupported_encoding",
+                &value,
+                reply::text(StatusCode::UNSUPPORTED_MEDIA_TYPE, &message),
+            );
+        }
+    };
+    let declared_length = header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > state.max_body as u64) {
+        return state.refuse_with_status(Refusal::too_large(state.max_body), format);
+    }
+    let client = state
+        .include_metadata
+        .then(|| metadata::from_headers(request.headers()));
+
+    let wire = match body::read(request.into_body(), state.max_body).await {
+        Ok(wire) => wire,
+        Err(err) => {
+            return state.refuse_with_status(Refusal::from_body(err, state.max_body), format)
+        }
+    };
+    let mut batch = match decode(signal, format, encoding, wire, state.max_body).await {
+        Ok(batch) => batch,
+        Err(refusal) => return state.refuse_with_status(refusal, format),
+    };
+    if let Some(client) = client {
+        batch.set_metadata(client);
+    }
+    match state.output.send(batch).await {
+        Ok(()) => reply::ok(format),
+        Err(err) => {
+            tracing::debug!(%signal, error = %err, "otlp receiver: HTTP export refused by the pipeline");
+            consume_error(format, &err)
+        }
+    }
+}
+
+/// Decompresses and decodes, on the blocking pool when the body is large.
+async fn decode(
+    signal: Signal,
+    format: Format,
+    encoding: Encoding,
+    wire: Bytes,
+    limit: usize,
+) -> Result<Batch, Refusal> {
+    let inline = wire.len() < INLINE_DECODE_LIMIT;
+    let work = move || {
+        let payload =
+            body::decompress(encoding, wire, limit).map_err(|e| Refusal::from_body(e, limit))?;
+        let decoded = match format {
+            Format::Protobuf => Batch::decode_protobuf(signal, &payload),
+            Format::Json => Batch::decode_json(signal, &payload),
+        };
+        decoded.map_err(|e| Refusal::malformed(e.0))
+    };
+    if inline {
+        return work();
+    }
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|err| {
+            Err(Refusal {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                reason: "internal",
+                code: 13,
+                message: format!("decoding failed unexpectedly: {err}"),
+            })
+        })
+}
+
+fn consume_error(format: Format, err: &ConsumeError) -> Reply {
+    match err {
+        ConsumeError::NoRoom { retry_after } => {
+            reply::unavailable(format, err.to_string(), Some(*retry_after))
+        }
+        ConsumeError::ShuttingDown => reply::unavailable(format, err.to_string(), None),
+        ConsumeError::NoPipeline(_) => reply::status(
+            StatusCode::NOT_FOUND,
+            format,
+            code::UNIMPLEMENTED,
+            err.to_string(),
+        ),
+    }
+}

@@ -1,0 +1,209 @@
+//! One export attempt over OTLP/HTTP: encode, compress, POST, read the answer.
+//!
+//! One hyper client (a pool of keep-alive connections, HTTP/2 when TLS negotiates it)
+//! serves every signal and every concurrent export; the engine runs `num_consumers`
+//! exports at once and owns retries and timeouts. A connection that cannot be made or
+//! breaks mid-request is retryable: the server may not have seen the data.
+
+use std::io::Write;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::ServerName;
+use weir_api::{Batch, ExportError, Exporter, Signal};
+
+use crate::config::{Compression, Config, Encoding};
+use crate::response;
+
+/// Response bodies are read up to this size (the Collector's limit); the rest is
+/// dropped. An `Export*ServiceResponse` or a `google.rpc.Status` is far smaller.
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+pub struct OtlpHttpExporter {
+    client: HttpClient,
+    /// Per signal, in `Signal::ALL` order: the URL, or why there is none.
+    urls: [Result<Uri, String>; 3],
+    /// Content type, encoding, user agent and the configured headers.
+    headers: HeaderMap,
+    encoding: Encoding,
+    compression: Compression,
+    level: i32,
+}
+
+impl OtlpHttpExporter {
+    /// Builds the client; nothing is connected or spawned yet.
+    pub fn new(config: &Config) -> Result<Self, String> {
+        let tls = crate::tls::client_config(&config.tls, config.uses_tls())?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        if !config.timeout.is_zero() {
+            http.set_connect_timeout(Some(config.timeout));
+        }
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let builder = if config.tls.server_name_override.is_empty() {
+            builder
+        } else {
+            let name = ServerName::try_from(config.tls.server_name_override.clone())
+                .map_err(|e| format!("tls.server_name_override: {e}"))?;
+            builder.with_server_name_resolver(FixedServerNameResolver::new(name))
+        };
+        let connector = builder.enable_http1().enable_http2().wrap_connector(http);
+
+        let mut client = Client::builder(TokioExecutor::new());
+        client.pool_timer(TokioTimer::new());
+        client.pool_idle_timeout(config.idle_conn_timeout);
+        if config.disable_keep_alives {
+            client.pool_max_idle_per_host(0);
+        } else if let Some(max) = config.max_idle_conns_per_host {
+            client.pool_max_idle_per_host(max);
+        }
+
+        Ok(Self {
+            client: client.build(connector),
+            urls: Signal::ALL.map(|signal| config.signal_url(signal)),
+            headers: headers(config)?,
+            encoding: config.encoding,
+            compression: config.compression,
+            level: config.compression_params.level.unwrap_or(1),
+        })
+    }
+
+    fn url(&self, signal: Signal) -> Result<&Uri, ExportError> {
+        let index = Signal::ALL.iter().position(|s| *s == signal).unwrap_or(0);
+        self.urls[index]
+            .as_ref()
+            .map_err(|reason| ExportError::permanent(reason.clone()))
+    }
+
+    fn body(&self, batch: &Batch) -> Result<Vec<u8>, ExportError> {
+        let encoded = match self.encoding {
+            Encoding::Proto => batch.encode_protobuf(),
+            Encoding::Json => batch.encode_json(),
+        };
+        compress(self.compression, self.level, encoded)
+            .map_err(|e| ExportError::permanent(format!("compressing the request: {e}")))
+    }
+}
+
+fn headers(config: &Config) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    map.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(config.encoding.content_type()),
+    );
+    match config.compression {
+        Compression::Gzip => map.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+        Compression::Zstd => map.insert(CONTENT_ENCODING, HeaderValue::from_static("zstd")),
+        Compression::None => None,
+    };
+    let user_agent = format!(
+        "Weir/{} ({}/{})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    map.insert(
+        USER_AGENT,
+        HeaderValue::from_str(&user_agent).map_err(|e| format!("user agent: {e}"))?,
+    );
+    // Configured headers come last, so they can override the user agent, as in the
+    // Collector.
+    for (name, value) in &config.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("headers: `{name}` is not a valid header name"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("headers.{name}: the value is not visible ASCII"))?;
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+pub(crate) fn compress(
+    compression: Compression,
+    level: i32,
+    body: Vec<u8>,
+) -> std::io::Result<Vec<u8>> {
+    match compression {
+        Compression::None => Ok(body),
+        Compression::Gzip => {
+            let level = flate2::Compression::new(level.clamp(1, 9).unsigned_abs());
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), level);
+            encoder.write_all(&body)?;
+            encoder.finish()
+        }
+        Compression::Zstd => zstd::bulk::compress(&body, level),
+    }
+}
+
+/// The error and its causes on one line: hyper's top-level message alone ("client
+/// error (Connect)") does not say what happened.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Reads at most `limit` bytes of a body; a body cut short is returned as far as read.
+async fn read_body(mut body: hyper::body::Incoming, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Some(data) = frame.data_ref() {
+            let room = limit.saturating_sub(out.len());
+            out.extend_from_slice(&data[..data.len().min(room)]);
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Exporter for OtlpHttpExporter {
+    async fn export(&self, batch: Batch) -> Result<(), ExportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let signal = batch.signal();
+        let url = self.url(signal)?;
+        let body = self.body(&batch)?;
+        let mut request = Request::post(url.clone())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ExportError::permanent(format!("building the request to {url}: {e}")))?;
+        *request.headers_mut() = self.headers.clone();
+
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| ExportError::retryable(format!("sending to {url}: {}", chain(&e))))?;
+        let (parts, body) = response.into_parts();
+        let body = read_body(body, MAX_RESPONSE_BODY).await;
+        response::outcome(
+            signal,
+            parts.status,
+            &parts.headers,
+            &body,
+            &url.to_string(),
+        )
+    }
+}

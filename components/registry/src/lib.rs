@@ -1,0 +1,26 @@
+//! Every component this build of Weir knows, one line each.
+//!
+//! The engine never names a component; the binary passes it this registry. Adding a
+//! component is one crate and one line here.
+
+use weir_api::Registry;
+
+/// The registry of all built-in components.
+pub fn registry() -> Registry {
+    Registry {
+        receivers: vec![
+            weir_otlp_receiver::factory(),
+            // statsd: being written (issue 4)
+            // prometheus: being written (issue 3)
+        ],
+        processors: vec![weir_batch_processor::factory()],
+        exporters: vec![
+            weir_otlp_exporter::factory(),
+            weir_otlphttp_exporter::factory(),
+            weir_debug_exporter::factory(),
+            weir_file_exporter::factory(),
+            // prometheusremotewrite: being written (issue 3)
+        ],
+        extensions: vec![weir_health_check::factory()],
+    }
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what Weir's tests need (idempotently) and runs them all:
+#   formatting, clippy, unit and black-box tests (cargo), then the end-to-end tests against
+#   real peers (pytest in integration/: OpenTelemetry SDK clients, StatsD clients, a real
+#   Prometheus server and node_exporter).
+# This is the command README.md gives and .ci/run calls. Safe to run again: each install
+# step is skipped when what it installs is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO="$(pwd)"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- Debian packages: the real third-party peers --------------------------------------
+need_pkgs=()
+command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need_pkgs+=(prometheus)
+command -v prometheus-node-exporter >/dev/null 2>&1 || [ -x /usr/bin/prometheus-node-exporter ] || need_pkgs+=(prometheus-node-exporter)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  step "installing Debian packages: ${need_pkgs[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  # Keep the packages' services from being started by the install: tests start their own
+  # instances on loopback with temporary storage.
+  policy_created=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    policy_created=1
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+  [ "$policy_created" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+  # The packages may have started their services anyway (no systemd here usually); stop
+  # only processes that run the packaged config, by PID.
+  for name in prometheus prometheus-node-exporter; do
+    for pid in $(pgrep -x "$name" || true); do
+      if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qv -- "--web.listen-address=127.0.0.1:"; then
+        kill "$pid" 2>/dev/null || true
+      fi
+    done
+  done
+fi
+
+# --- Python venv with the OpenTelemetry SDK and StatsD clients -------------------------
+VENV="$REPO/.venv"
+if [ ! -x "$VENV/bin/python" ]; then
+  step "creating Python venv in .venv"
+  python3 -m venv "$VENV"
+fi
+req_hash="$(sha256sum integration/requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)" != "$req_hash" ]; then
+  step "installing Python packages (integration/requirements.txt)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r integration/requirements.txt
+  echo "$req_hash" > "$VENV/.requirements.sha256"
+fi
+
+# --- Rust: format, lint, build, unit and black-box tests ------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+step "cargo build"
+cargo build --workspace --bins
+step "cargo test"
+cargo test --workspace
+
+# --- End to end against real peers -----------------------------------------------------
+step "end-to-end tests (pytest integration/)"
+WEIR_BIN="$REPO/target/debug/weir" "$VENV/bin/python" -m pytest integration -q -p no:cacheprovider

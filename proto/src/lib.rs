@@ -1,0 +1,19 @@
+//! Wire types shared by every crate.
+//!
+//! OTLP comes from `opentelemetry-proto` (prost messages, tonic services, and serde
+//! derives used for OTLP/JSON). Re-exporting it from one place keeps every crate on the
+//! same version and lets the hot path move to hand-written zero-copy readers later
+//! without touching the components that only name these types.
+
+pub use opentelemetry_proto::tonic::collector;
+pub use opentelemetry_proto::tonic::common;
+pub use opentelemetry_proto::tonic::logs;
+pub use opentelemetry_proto::tonic::metrics;
+pub use opentelemetry_proto::tonic::resource;
+pub use opentelemetry_proto::tonic::trace;
+
+/// Prometheus remote-write 1.0 messages.
+pub mod remote_write;
+
+/// prost, re-exported so callers encode and decode with the same version.
+pub use prost;
