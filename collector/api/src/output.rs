@@ -92,6 +92,8 @@ impl ReceiverOutput {
         let mut output = self.clone();
         output.transport = transport.to_string();
         output.counters = Arc::new(OnceLock::new());
+        // A named transport is served for real: show its counters at zero from the start.
+        output.counters();
         output
     }
 

@@ -13,13 +13,16 @@ pub fn registry() -> Registry {
             // statsd: being written (issue 4)
             // prometheus: being written (issue 3)
         ],
-        processors: vec![weir_batch_processor::factory()],
+        processors: vec![
+            weir_batch_processor::factory(),
+            weir_probabilistic_sampler::factory(),
+        ],
         exporters: vec![
             weir_otlp_exporter::factory(),
             weir_otlphttp_exporter::factory(),
             weir_debug_exporter::factory(),
             weir_file_exporter::factory(),
-            // prometheusremotewrite: being written (issue 3)
+            weir_prometheusremotewrite_exporter::factory(),
         ],
         extensions: vec![weir_health_check::factory()],
     }

@@ -1,0 +1,425 @@
+//! The processor: walks spans or log records, keeps the sampled ones, removes emptied
+//! scopes and resources, and counts every item it drops.
+
+use weir_api::telemetry::{Counter, Telemetry};
+use weir_api::{Batch, Processor, Signal};
+use weir_proto::common::v1::{any_value, AnyValue, KeyValue};
+use weir_proto::logs::v1::{LogRecord, ResourceLogs};
+use weir_proto::trace::v1::{ResourceSpans, Span};
+
+use crate::config::SamplerConfig;
+use crate::sampler::{Carried, Decision, Policy, Rnd, SampleError, Sampler};
+use crate::threshold::{Randomness, Threshold};
+use crate::tracestate::W3cTraceState;
+
+/// Log attribute carrying the OTEP 235 randomness of a record.
+pub const RANDOMNESS_ATTRIBUTE: &str = "sampling.randomness";
+/// Log attribute carrying the OTEP 235 threshold of a record.
+pub const THRESHOLD_ATTRIBUTE: &str = "sampling.threshold";
+/// The OpenTracing span attribute that forces a decision.
+pub const SPAN_PRIORITY_ATTRIBUTE: &str = "sampling.priority";
+
+/// Drop reason for items the probabilistic decision left out.
+pub const SAMPLED_OUT: &str = "sampled_out";
+/// Drop reason for items without usable randomness under `fail_closed: true`.
+pub const FAIL_CLOSED: &str = "fail_closed";
+
+/// Counter handles, fetched once at build.
+#[derive(Clone, Debug)]
+pub struct SamplerCounters {
+    sampled_out: Counter,
+    fail_closed: Counter,
+    /// Per policy: `[not sampled, sampled]`, for each Collector-named counter.
+    by_policy: Vec<[Vec<Counter>; 2]>,
+}
+
+impl SamplerCounters {
+    pub fn new(telemetry: &Telemetry, id: &str, signal: Signal, config: &SamplerConfig) -> Self {
+        let names: &[(&str, &str)] = match signal {
+            Signal::Logs => &[(
+                "otelcol_processor_probabilistic_sampler_count_logs_sampled",
+                "Count of logs that were sampled or not",
+            )],
+            _ => &[
+                (
+                    "otelcol_processor_probabilistic_sampler_count_traces_sampled",
+                    "Count of spans that were sampled or not (deprecated by the Collector)",
+                ),
+                (
+                    "otelcol_processor_probabilistic_sampler_count_spans_processed",
+                    "Count of spans that were sampled or not",
+                ),
+            ],
+        };
+        let by_policy = Policy::ALL
+            .iter()
+            .map(|policy| {
+                let label = match policy {
+                    Policy::Attribute if !config.from_attribute.is_empty() => {
+                        config.from_attribute.as_str()
+                    }
+                    _ => policy.label(),
+                };
+                let counters = |sampled: &str| {
+                    names
+                        .iter()
+                        .map(|(name, help)| {
+                            telemetry.counter(
+                                name,
+                                help,
+                                &[("processor", id), ("policy", label), ("sampled", sampled)],
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                };
+                [counters("false"), counters("true")]
+            })
+            .collect();
+        Self {
+            sampled_out: telemetry.dropped(id, signal, SAMPLED_OUT),
+            fail_closed: telemetry.dropped(id, signal, FAIL_CLOSED),
+            by_policy,
+        }
+    }
+
+    fn count(&self, decision: &Decision) {
+        for counter in &self.by_policy[decision.policy.index()][usize::from(decision.sampled)] {
+            counter.inc();
+        }
+        if !decision.sampled {
+            if decision.failed_closed {
+                self.fail_closed.inc();
+            } else {
+                self.sampled_out.inc();
+            }
+        }
+    }
+}
+
+/// One `probabilistic_sampler` instance in one pipeline.
+pub struct ProbabilisticSampler {
+    sampler: Sampler,
+    fail_closed: bool,
+    precision: u8,
+    /// Logs, `hash_seed` mode: whether the trace id is used before `from_attribute`.
+    logs_trace_id: bool,
+    from_attribute: Option<String>,
+    sampling_priority: Option<String>,
+    counters: SamplerCounters,
+}
+
+impl ProbabilisticSampler {
+    pub fn new(config: &SamplerConfig, counters: SamplerCounters) -> Self {
+        Self {
+            sampler: Sampler::new(config),
+            fail_closed: config.fail_closed,
+            precision: config.sampling_precision,
+            logs_trace_id: config.attribute_source == crate::config::AttributeSource::TraceId,
+            from_attribute: (!config.from_attribute.is_empty())
+                .then(|| config.from_attribute.clone()),
+            sampling_priority: (!config.sampling_priority.is_empty())
+                .then(|| config.sampling_priority.clone()),
+            counters,
+        }
+    }
+
+    fn keep_span(&self, span: &mut Span) -> bool {
+        let parsed = W3cTraceState::parse(&span.trace_state);
+        let carried = match &parsed {
+            Ok(ts) => Ok(Carried {
+                randomness: ts.otel.randomness(),
+                threshold: ts.otel.threshold(),
+                threshold_updated: false,
+            }),
+            Err(why) => Err(SampleError::Malformed(why.to_string())),
+        };
+        let extracted = self.sampler.extract(&span.trace_id, carried, None);
+        let forced = span_priority(&span.attributes);
+        let decision = self
+            .sampler
+            .decide(extracted, self.fail_closed, |rnd, threshold| match forced {
+                Some(keep) => (
+                    Rnd {
+                        policy: Policy::SamplingPriority,
+                        ..rnd
+                    },
+                    if keep {
+                        Threshold::ALWAYS
+                    } else {
+                        Threshold::NEVER
+                    },
+                ),
+                None => (rnd, threshold),
+            });
+        self.counters.count(&decision);
+        if let (Some(state), Ok(mut ts)) = (decision.write_back, parsed) {
+            if state.randomness != ts.otel.randomness() {
+                ts.otel.set_randomness(state.randomness);
+            }
+            if state.threshold_updated || state.threshold != ts.otel.threshold() {
+                ts.otel.set_threshold(state.threshold);
+            }
+            span.trace_state = ts.serialize();
+        }
+        decision.sampled
+    }
+
+    fn keep_record(&self, record: &mut LogRecord) -> bool {
+        let carried = log_carried(&record.attributes);
+        let arrived = carried.as_ref().ok().copied();
+        let (trace_id, attribute): (&[u8], Option<Vec<u8>>) = if self.sampler.is_consistent() {
+            (&record.trace_id, None)
+        } else {
+            let attribute = self
+                .from_attribute
+                .as_deref()
+                .and_then(|key| find(&record.attributes, key))
+                .map(value_bytes);
+            let trace_id: &[u8] = if self.logs_trace_id {
+                &record.trace_id
+            } else {
+                &[]
+            };
+            (trace_id, attribute)
+        };
+        let mut extracted = self
+            .sampler
+            .extract(trace_id, carried, attribute.as_deref());
+        if extracted.rnd.is_missing() {
+            // Unlike spans, the Collector does not stamp a record that has no
+            // randomness with the all-probabilities `sampling.randomness`.
+            if let Some(state) = extracted.carried.as_mut() {
+                state.randomness = None;
+            }
+        }
+        let priority = self
+            .sampling_priority
+            .as_deref()
+            .and_then(|key| log_priority(&record.attributes, key, self.precision));
+        let decision =
+            self.sampler.decide(
+                extracted,
+                self.fail_closed,
+                |rnd, threshold| match priority {
+                    Some(forced) => (
+                        Rnd {
+                            policy: Policy::SamplingPriority,
+                            ..rnd
+                        },
+                        forced,
+                    ),
+                    None => (rnd, threshold),
+                },
+            );
+        self.counters.count(&decision);
+        if let (Some(state), Some(arrived)) = (decision.write_back, arrived) {
+            if state.randomness != arrived.randomness {
+                if let Some(rv) = state.randomness {
+                    put_str(&mut record.attributes, RANDOMNESS_ATTRIBUTE, rv.rvalue());
+                }
+            }
+            if state.threshold_updated || state.threshold != arrived.threshold {
+                match state.threshold {
+                    Some(th) => put_str(&mut record.attributes, THRESHOLD_ATTRIBUTE, th.tvalue()),
+                    None => record.attributes.retain(|kv| kv.key != THRESHOLD_ATTRIBUTE),
+                }
+            }
+        }
+        decision.sampled
+    }
+
+    fn sample_traces(&self, resources: &mut Vec<ResourceSpans>) {
+        for resource in resources.iter_mut() {
+            for scope in resource.scope_spans.iter_mut() {
+                scope.spans.retain_mut(|span| self.keep_span(span));
+            }
+            resource.scope_spans.retain(|scope| !scope.spans.is_empty());
+        }
+        resources.retain(|resource| !resource.scope_spans.is_empty());
+    }
+
+    fn sample_logs(&self, resources: &mut Vec<ResourceLogs>) {
+        for resource in resources.iter_mut() {
+            for scope in resource.scope_logs.iter_mut() {
+                scope
+                    .log_records
+                    .retain_mut(|record| self.keep_record(record));
+            }
+            resource
+                .scope_logs
+                .retain(|scope| !scope.log_records.is_empty());
+        }
+        resources.retain(|resource| !resource.scope_logs.is_empty());
+    }
+}
+
+impl Processor for ProbabilisticSampler {
+    fn process(&mut self, mut batch: Batch, out: &mut Vec<Batch>) {
+        match batch.signal() {
+            Signal::Traces => batch.edit_traces(|resources| self.sample_traces(resources)),
+            Signal::Logs => batch.edit_logs(|resources| self.sample_logs(resources)),
+            // The factory refuses metrics pipelines; pass through rather than lose data.
+            Signal::Metrics => {}
+        }
+        if !batch.is_empty() {
+            out.push(batch);
+        }
+    }
+}
+
+fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn put_str(attributes: &mut Vec<KeyValue>, key: &str, value: String) {
+    let value = Some(AnyValue {
+        value: Some(any_value::Value::StringValue(value)),
+    });
+    match attributes.iter_mut().find(|kv| kv.key == key) {
+        Some(kv) => kv.value = value,
+        None => attributes.push(KeyValue {
+            key: key.to_string(),
+            value,
+            ..Default::default()
+        }),
+    }
+}
+
+/// A string attribute's value, if the attribute is a non-empty string.
+fn find_str<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match find(attributes, key) {
+        Some(any_value::Value::StringValue(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}
+
+/// The record's `sampling.randomness` / `sampling.threshold` attributes.
+fn log_carried(attributes: &[KeyValue]) -> Result<Carried, SampleError> {
+    let mut carried = Carried::default();
+    if let Some(text) = find_str(attributes, THRESHOLD_ATTRIBUTE) {
+        carried.threshold = Some(Threshold::parse_tvalue(text).ok_or_else(|| {
+            SampleError::Malformed(format!(
+                "{THRESHOLD_ATTRIBUTE} `{text}` is not 1-14 hex digits"
+            ))
+        })?);
+    }
+    if let Some(text) = find_str(attributes, RANDOMNESS_ATTRIBUTE) {
+        carried.randomness = Some(Randomness::parse_rvalue(text).ok_or_else(|| {
+            SampleError::Malformed(format!(
+                "{RANDOMNESS_ATTRIBUTE} `{text}` is not 14 hex digits"
+            ))
+        })?);
+    }
+    Ok(carried)
+}
+
+/// The bytes hashed for `from_attribute`: raw bytes, or the value as a string (the
+/// Collector's `pcommon.Value.AsString`).
+fn value_bytes(value: &any_value::Value) -> Vec<u8> {
+    match value {
+        any_value::Value::BytesValue(bytes) => bytes.clone(),
+        any_value::Value::StringValue(s) => s.as_bytes().to_vec(),
+        any_value::Value::BoolValue(b) => b.to_string().into_bytes(),
+        any_value::Value::IntValue(i) => i.to_string().into_bytes(),
+        any_value::Value::DoubleValue(d) => format_double(*d).into_bytes(),
+        other => json_text(other).into_bytes(),
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
+fn format_double(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Arrays and maps as compact JSON, as `AsString` renders them.
+fn json_text(value: &any_value::Value) -> String {
+    fn to_json(value: Option<&any_value::Value>) -> serde_json::Value {
+        use serde_json::Value as J;
+        match value {
+            None => J::Null,
+            Some(any_value::Value::StringValue(s)) => J::String(s.clone()),
+            Some(any_value::Value::BoolValue(b)) => J::Bool(*b),
+            Some(any_value::Value::IntValue(i)) => J::from(*i),
+            Some(any_value::Value::DoubleValue(d)) => J::from(*d),
+            Some(any_value::Value::BytesValue(b)) => J::String(base64(b)),
+            Some(any_value::Value::ArrayValue(a)) => {
+                J::Array(a.values.iter().map(|v| to_json(v.value.as_ref())).collect())
+            }
+            Some(any_value::Value::KvlistValue(kvs)) => J::Object(
+                kvs.values
+                    .iter()
+                    .map(|kv| {
+                        (
+                            kv.key.clone(),
+                            to_json(kv.value.as_ref().and_then(|v| v.value.as_ref())),
+                        )
+                    })
+                    .collect(),
+            ),
+            Some(_) => J::Null,
+        }
+    }
+    to_json(Some(value)).to_string()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// OpenTracing's `sampling.priority` on a span: 0 drops, above 0 keeps, otherwise
+/// (absent, negative, not a number) the sampler decides.
+fn span_priority(attributes: &[KeyValue]) -> Option<bool> {
+    let value = match find(attributes, SPAN_PRIORITY_ATTRIBUTE)? {
+        any_value::Value::IntValue(i) => *i as f64,
+        any_value::Value::DoubleValue(d) => *d,
+        any_value::Value::StringValue(s) => s.parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if value == 0.0 {
+        Some(false)
+    } else if value > 0.0 {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// A log record's `sampling_priority` attribute: a percentage (int or double) that
+/// replaces the configured one for this record. 0 or an out-of-range value is ignored,
+/// as in the Collector.
+fn log_priority(attributes: &[KeyValue], key: &str, precision: u8) -> Option<Threshold> {
+    let percent = match find(attributes, key)? {
+        any_value::Value::IntValue(i) => *i as f64,
+        any_value::Value::DoubleValue(d) => *d,
+        _ => return None,
+    };
+    let probability = percent / 100.0;
+    if probability == 0.0 {
+        return None;
+    }
+    Threshold::from_probability(probability, precision).ok()
+}

@@ -1,0 +1,267 @@
+//! The HTTP side: one POST per `WriteRequest`, and the remote-write 1.0 rules for what
+//! an answer means. 2xx is delivered; 5xx and 429 are worth retrying (honouring
+//! `Retry-After`); any other status will fail the same way again and is permanent.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::{Resolved, TlsConfig};
+
+pub const USER_AGENT: &str = concat!("weir/", env!("CARGO_PKG_VERSION"));
+
+/// Why a request was not delivered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub retryable: bool,
+    pub retry_after: Option<Duration>,
+    /// The HTTP status, `None` for a network error.
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+pub struct Client {
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl Client {
+    pub fn new(config: &Resolved) -> Result<Self, String> {
+        let uri: Uri = config
+            .endpoint
+            .parse()
+            .map_err(|e| format!("invalid endpoint `{}`: {e}", config.endpoint))?;
+        let mut connector = HttpConnector::new();
+        connector.enforce_http(false);
+        connector.set_nodelay(true);
+        let tls = tls_config(&config.tls)?;
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let builder = match &config.tls.server_name_override {
+            Some(name) => {
+                let name = rustls::pki_types::ServerName::try_from(name.clone())
+                    .map_err(|e| format!("tls.server_name_override `{name}`: {e}"))?;
+                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => builder,
+        };
+        let https = builder.enable_http1().wrap_connector(connector);
+        let mut client = HyperClient::builder(TokioExecutor::new());
+        if let Some(idle) = config.idle_conn_timeout {
+            client.pool_idle_timeout(idle);
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| format!("header `{name}`: {e}"))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|e| format!("header `{name}`: {e}"))?;
+            headers.insert(name, value);
+        }
+        let fixed = [
+            (http::header::CONTENT_ENCODING, "snappy"),
+            (http::header::CONTENT_TYPE, "application/x-protobuf"),
+            (
+                HeaderName::from_static("x-prometheus-remote-write-version"),
+                "0.1.0",
+            ),
+            (http::header::USER_AGENT, USER_AGENT),
+        ];
+        for (name, value) in fixed {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        Ok(Self {
+            http: client.build(https),
+            uri,
+            headers,
+        })
+    }
+
+    /// POSTs one snappy-compressed `WriteRequest`.
+    pub async fn send(&self, body: Vec<u8>) -> Result<(), Failure> {
+        let mut request = Request::post(self.uri.clone())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Failure {
+                retryable: false,
+                retry_after: None,
+                status: None,
+                message: format!("building the request failed: {e}"),
+            })?;
+        *request.headers_mut() = self.headers.clone();
+        let response = self.http.request(request).await.map_err(|e| Failure {
+            retryable: true,
+            retry_after: None,
+            status: None,
+            message: format!("sending to {} failed: {}", self.uri, error_chain(&e)),
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            // Drain the body so the connection can be reused.
+            let _ = Limited::new(response.into_body(), 64 * 1024)
+                .collect()
+                .await;
+            return Ok(());
+        }
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let text = match Limited::new(response.into_body(), 1024).collect().await {
+            Ok(body) => String::from_utf8_lossy(&body.to_bytes()).trim().to_string(),
+            Err(_) => String::new(),
+        };
+        Err(classify(status, retry_after, &text))
+    }
+}
+
+/// The remote-write spec's retry rules.
+pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Failure {
+    let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+    let mut message = format!("remote-write endpoint answered {status}");
+    if !body.is_empty() {
+        message.push_str(": ");
+        message.push_str(body);
+    }
+    Failure {
+        retryable,
+        retry_after: if retryable { retry_after } else { None },
+        status: Some(status.as_u16()),
+        message,
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn tls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?;
+    let builder = match &tls.ca_file {
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(path)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("tls.ca_file `{path}`: {e}"))?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        // No system roots is only a problem for https endpoints; start with an empty
+        // store so plain-http configurations work on machines without a CA bundle.
+        None => match builder.clone().with_native_roots() {
+            Ok(b) => b,
+            Err(_) => builder.with_root_certificates(rustls::RootCertStore::empty()),
+        },
+    };
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let certs = read_certs(cert)?;
+            let mut reader = std::io::BufReader::new(
+                std::fs::File::open(key).map_err(|e| format!("tls.key_file `{key}`: {e}"))?,
+            );
+            let key_der = rustls_pemfile::private_key(&mut reader)
+                .map_err(|e| format!("tls.key_file `{key}`: {e}"))?
+                .ok_or_else(|| format!("tls.key_file `{key}` holds no private key"))?;
+            builder
+                .with_client_auth_cert(certs, key_der)
+                .map_err(|e| format!("tls client certificate: {e}"))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+fn read_certs(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("reading `{path}`: {e}"))?;
+    let certs: Result<Vec<_>, _> =
+        rustls_pemfile::certs(&mut std::io::BufReader::new(file)).collect();
+    let certs = certs.map_err(|e| format!("`{path}`: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("`{path}` holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
+/// `Retry-After` as delay-seconds or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let day: i64 = parts[1].parse().ok()?;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == parts[2])? as i64 + 1;
+    let year: i64 = parts[3].parse().ok()?;
+    let hms: Vec<i64> = parts[4].split(':').filter_map(|p| p.parse().ok()).collect();
+    if hms.len() != 3 {
+        return None;
+    }
+    // Days from civil date (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let at = days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(Duration::from_secs((at - now).max(0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        assert!(classify(StatusCode::SERVICE_UNAVAILABLE, None, "").retryable);
+        assert!(classify(StatusCode::TOO_MANY_REQUESTS, None, "").retryable);
+        let bad = classify(
+            StatusCode::BAD_REQUEST,
+            Some(Duration::from_secs(1)),
+            "out of order sample",
+        );
+        assert!(!bad.retryable);
+        assert_eq!(bad.retry_after, None);
+        assert!(bad.message.contains("400") && bad.message.contains("out of order sample"));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_770); // Sun, 06 Nov 1994 08:49:30 GMT
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,948 @@
+//! OTLP metrics to remote-write time series, following the spec's "OTLP Metric points to
+//! Prometheus" section (`shared/conformance/otel_spec/compatibility/
+//! prometheus_and_openmetrics.md`).
+//!
+//! One call converts one batch. Series are grouped by their full label set (so several
+//! points of one series in a batch become one series with several samples, sorted by
+//! time), and each series is assigned a shard from the hash of the point it came from
+//! (name + labels without `le`/`quantile`), so a histogram's `_bucket`, `_sum` and
+//! `_count` always travel together and one series always takes the same shard.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
+
+use weir_proto::common::v1::InstrumentationScope;
+use weir_proto::metrics::v1::{
+    exemplar, metric, number_data_point, AggregationTemporality, Exemplar as OtlpExemplar,
+    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
+    SummaryDataPoint,
+};
+use weir_proto::remote_write::{
+    metric_metadata::MetricType, Exemplar, Histogram, Label, MetricMetadata, Sample, TimeSeries,
+};
+
+use crate::attributes::{self, Collector};
+use crate::delta::DeltaState;
+use crate::naming::{unit_name, LabelNamer, MetricKind, MetricNamer, Strategy};
+use crate::native;
+
+/// Prometheus' staleness marker: a NaN with this exact bit pattern.
+pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
+const NO_RECORDED_VALUE: u32 = 1;
+
+/// Why a point (or sample) was not converted. Each has a `weir_items_dropped` reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    InvalidMetricName,
+    InvalidLabelName,
+    MissingTimestamp,
+    MissingValue,
+    UnspecifiedTemporality,
+    ScaleTooLow,
+    MissingSum,
+    DeltaOutOfOrder,
+    DeltaStreamsLimit,
+    /// A sample not newer than what was already delivered for its series (samples).
+    OutOfOrderSample,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 10] = [
+        Self::InvalidMetricName,
+        Self::InvalidLabelName,
+        Self::MissingTimestamp,
+        Self::MissingValue,
+        Self::UnspecifiedTemporality,
+        Self::ScaleTooLow,
+        Self::MissingSum,
+        Self::DeltaOutOfOrder,
+        Self::DeltaStreamsLimit,
+        Self::OutOfOrderSample,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidMetricName => "invalid_metric_name",
+            Self::InvalidLabelName => "invalid_label_name",
+            Self::MissingTimestamp => "missing_timestamp",
+            Self::MissingValue => "missing_value",
+            Self::UnspecifiedTemporality => "unspecified_temporality",
+            Self::ScaleTooLow => "exponential_histogram_scale_below_-4",
+            Self::MissingSum => "exponential_histogram_without_sum",
+            Self::DeltaOutOfOrder => "delta_out_of_order",
+            Self::DeltaStreamsLimit => "delta_streams_limit",
+            Self::OutOfOrderSample => "sample_older_than_delivered",
+        }
+    }
+}
+
+/// The mapping options, from the config.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub namer: MetricNamer,
+    pub labels: LabelNamer,
+    pub utf8_allowed: bool,
+    pub external_labels: Vec<(String, String)>,
+    pub resource_to_telemetry: bool,
+    pub exclude_service_attributes: bool,
+    pub target_info: bool,
+    pub export_created: bool,
+    pub send_metadata: bool,
+    pub scope_labels: bool,
+    pub target_info_name: String,
+}
+
+impl Settings {
+    pub fn new(strategy: Strategy, namespace: &str) -> Self {
+        let target_info_name = if namespace.is_empty() {
+            "target_info".to_string()
+        } else {
+            format!("{namespace}_target_info")
+        };
+        Self {
+            namer: MetricNamer::new(namespace, strategy),
+            labels: LabelNamer {
+                utf8_allowed: !strategy.escapes(),
+                ..Default::default()
+            },
+            utf8_allowed: !strategy.escapes(),
+            external_labels: Vec::new(),
+            resource_to_telemetry: false,
+            exclude_service_attributes: false,
+            target_info: true,
+            export_created: false,
+            send_metadata: false,
+            scope_labels: true,
+            target_info_name,
+        }
+    }
+}
+
+/// One batch, converted and split by shard.
+#[derive(Debug, Default)]
+pub struct Converted {
+    pub shards: Vec<Vec<TimeSeries>>,
+    /// Points converted into each shard (a point belongs to exactly one shard).
+    pub shard_points: Vec<usize>,
+    pub metadata: Vec<MetricMetadata>,
+    /// Points not converted, by reason.
+    pub dropped: HashMap<DropReason, usize>,
+}
+
+impl Converted {
+    pub fn dropped_points(&self) -> usize {
+        self.dropped.values().sum()
+    }
+}
+
+const SERVICE_NAME: &str = "service.name";
+const SERVICE_NAMESPACE: &str = "service.namespace";
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+
+/// Builds the series of one batch.
+struct Builder<'a> {
+    settings: &'a Settings,
+    shards: usize,
+    index: HashMap<Vec<Label>, usize>,
+    series: Vec<(usize, TimeSeries)>,
+    shard_points: Vec<usize>,
+    metadata: BTreeMap<String, MetricMetadata>,
+    dropped: HashMap<DropReason, usize>,
+}
+
+/// Per-resource labels: `job`/`instance` and, when configured, the resource attributes.
+struct ResourceContext {
+    job: Option<String>,
+    instance: Option<String>,
+    attributes: Vec<weir_proto::common::v1::KeyValue>,
+}
+
+/// Per-point label base and identity, shared by the series a point expands into.
+struct PointLabels {
+    labels: BTreeMap<String, String>,
+    shard: usize,
+    stream_key: u64,
+}
+
+pub fn convert(
+    resources: &[ResourceMetrics],
+    settings: &Settings,
+    shards: usize,
+    delta: &mut DeltaState,
+    now: Instant,
+) -> Converted {
+    let shards = shards.max(1);
+    let mut b = Builder {
+        settings,
+        shards,
+        index: HashMap::new(),
+        series: Vec::new(),
+        shard_points: vec![0; shards],
+        metadata: BTreeMap::new(),
+        dropped: HashMap::new(),
+    };
+    delta.sweep(now, false);
+    for rm in resources {
+        b.resource(rm, delta, now);
+    }
+    b.finish()
+}
+
+fn ms(nanos: u64) -> i64 {
+    (nanos / 1_000_000) as i64
+}
+
+fn hash_of(value: &impl Hash) -> u64 {
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+fn number_value(p: &NumberDataPoint) -> Option<f64> {
+    match p.value? {
+        number_data_point::Value::AsDouble(v) => Some(v),
+        number_data_point::Value::AsInt(v) => Some(v as f64),
+    }
+}
+
+fn stale(flags: u32) -> bool {
+    flags & NO_RECORDED_VALUE != 0
+}
+
+/// `le` and `quantile` values as Go's `strconv.FormatFloat(v, 'f', -1, 64)` writes them.
+fn format_bound(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        v.to_string()
+    }
+}
+
+impl Builder<'_> {
+    fn drop(&mut self, reason: DropReason, n: usize) {
+        if n > 0 {
+            *self.dropped.entry(reason).or_default() += n;
+        }
+    }
+
+    fn resource(&mut self, rm: &ResourceMetrics, delta: &mut DeltaState, now: Instant) {
+        let attrs = rm
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.as_slice())
+            .unwrap_or_default();
+        let get = |key: &str| {
+            attrs
+                .iter()
+                .find(|kv| kv.key == key)
+                .map(|kv| attributes::value_to_string(kv.value.as_ref()))
+                .filter(|v| !v.is_empty())
+        };
+        let job = match (get(SERVICE_NAMESPACE), get(SERVICE_NAME)) {
+            (Some(ns), Some(name)) => Some(format!("{ns}/{name}")),
+            (None, Some(name)) => Some(name),
+            _ => None,
+        };
+        let ctx = ResourceContext {
+            job,
+            instance: get(SERVICE_INSTANCE_ID),
+            attributes: if self.settings.resource_to_telemetry {
+                attrs
+                    .iter()
+                    .filter(|kv| {
+                        !self.settings.exclude_service_attributes
+                            || ![SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID]
+                                .contains(&kv.key.as_str())
+                    })
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        };
+        let mut newest = 0u64;
+        for sm in &rm.scope_metrics {
+            for m in &sm.metrics {
+                newest =
+                    newest.max(self.metric(m, sm.scope.as_ref(), &sm.schema_url, &ctx, delta, now));
+            }
+        }
+        if self.settings.target_info && newest > 0 {
+            self.target_info(attrs, &ctx, newest);
+        }
+    }
+
+    /// `target_info`: one sample per resource with the attributes that are not `job`/`instance`.
+    fn target_info(
+        &mut self,
+        attrs: &[weir_proto::common::v1::KeyValue],
+        ctx: &ResourceContext,
+        newest: u64,
+    ) {
+        let mut collector = Collector::default();
+        let others: Vec<_> = attrs
+            .iter()
+            .filter(|kv| {
+                ![SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID].contains(&kv.key.as_str())
+            })
+            .cloned()
+            .collect();
+        if others.is_empty() {
+            return;
+        }
+        collector.add(&others);
+        let Ok(mut labels) = collector.into_labels(&self.settings.labels) else {
+            self.drop(DropReason::InvalidLabelName, 1);
+            return;
+        };
+        self.identity(&mut labels, ctx);
+        let name = self.settings.target_info_name.clone();
+        let shard = (hash_of(&(&name, &labels)) % self.shards as u64) as usize;
+        let series = self.series(shard, &name, &labels, None);
+        series.samples.push(Sample {
+            value: 1.0,
+            timestamp: ms(newest),
+        });
+    }
+
+    /// Sets `job`/`instance` from the resource (they win over attributes of the same
+    /// name) and adds external labels that are not already there.
+    fn identity(&self, labels: &mut BTreeMap<String, String>, ctx: &ResourceContext) {
+        if let Some(job) = &ctx.job {
+            labels.insert("job".into(), job.clone());
+        }
+        if let Some(instance) = &ctx.instance {
+            labels.insert("instance".into(), instance.clone());
+        }
+        for (k, v) in &self.settings.external_labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+
+    fn point_labels(
+        &mut self,
+        name: &str,
+        kind: MetricKind,
+        point_attrs: &[weir_proto::common::v1::KeyValue],
+        scope: Option<&InstrumentationScope>,
+        scope_schema_url: &str,
+        ctx: &ResourceContext,
+    ) -> Result<PointLabels, DropReason> {
+        let mut collector = Collector::default();
+        collector.add(point_attrs);
+        collector.add(&ctx.attributes);
+        let mut scope_labels = BTreeMap::new();
+        if self.settings.scope_labels {
+            if let Some(scope) = scope {
+                let mut scope_attrs = Collector::default();
+                for kv in &scope.attributes {
+                    scope_attrs.add_one(
+                        &format!("otel_scope_{}", kv.key),
+                        attributes::value_to_string(kv.value.as_ref()),
+                    );
+                }
+                scope_labels = scope_attrs
+                    .into_labels(&self.settings.labels)
+                    .map_err(|_| DropReason::InvalidLabelName)?;
+                for (k, v) in [
+                    ("otel_scope_name", &scope.name),
+                    ("otel_scope_version", &scope.version),
+                ] {
+                    scope_labels.remove(k);
+                    if !v.is_empty() {
+                        scope_labels.insert(k.into(), v.clone());
+                    }
+                }
+            }
+            scope_labels.remove("otel_scope_schema_url");
+            if !scope_schema_url.is_empty() {
+                scope_labels.insert("otel_scope_schema_url".into(), scope_schema_url.to_string());
+            }
+        }
+        let mut labels = collector
+            .into_labels(&self.settings.labels)
+            .map_err(|_| DropReason::InvalidLabelName)?;
+        for (k, v) in scope_labels {
+            match labels.get_mut(&k) {
+                Some(existing) => {
+                    existing.push(';');
+                    existing.push_str(&v);
+                }
+                None => {
+                    labels.insert(k, v);
+                }
+            }
+        }
+        self.identity(&mut labels, ctx);
+        let identity = hash_of(&(name, kind as u8, &labels));
+        Ok(PointLabels {
+            shard: (identity % self.shards as u64) as usize,
+            stream_key: identity,
+            labels,
+        })
+    }
+
+    /// The series with these labels plus `__name__` (and an optional extra label such as
+    /// `le`), created on first use.
+    fn series(
+        &mut self,
+        shard: usize,
+        name: &str,
+        base: &BTreeMap<String, String>,
+        extra: Option<(&str, String)>,
+    ) -> &mut TimeSeries {
+        let mut labels: Vec<Label> = Vec::with_capacity(base.len() + 2);
+        labels.push(Label {
+            name: "__name__".into(),
+            value: name.to_string(),
+        });
+        for (k, v) in base {
+            if extra.as_ref().is_some_and(|(en, _)| *en == k) {
+                continue;
+            }
+            labels.push(Label {
+                name: k.clone(),
+                value: v.clone(),
+            });
+        }
+        if let Some((k, v)) = extra {
+            labels.push(Label {
+                name: k.to_string(),
+                value: v,
+            });
+        }
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        let index = match self.index.get(&labels) {
+            Some(&i) => i,
+            None => {
+                self.series.push((
+                    shard,
+                    TimeSeries {
+                        labels: labels.clone(),
+                        ..Default::default()
+                    },
+                ));
+                self.index.insert(labels, self.series.len() - 1);
+                self.series.len() - 1
+            }
+        };
+        &mut self.series[index].1
+    }
+
+    fn note_metadata(&mut self, family: &str, kind: MetricType, m: &Metric) {
+        if !self.settings.send_metadata {
+            return;
+        }
+        self.metadata
+            .entry(family.to_string())
+            .or_insert_with(|| MetricMetadata {
+                r#type: kind as i32,
+                metric_family_name: family.to_string(),
+                help: m.description.clone(),
+                unit: unit_name(&m.unit, self.settings.utf8_allowed),
+            });
+    }
+
+    /// Converts one metric; returns the newest point time seen (for `target_info`).
+    fn metric(
+        &mut self,
+        m: &Metric,
+        scope: Option<&InstrumentationScope>,
+        schema_url: &str,
+        ctx: &ResourceContext,
+        delta: &mut DeltaState,
+        now: Instant,
+    ) -> u64 {
+        let Some(data) = &m.data else { return 0 };
+        let (kind, points) = match data {
+            metric::Data::Gauge(g) => (MetricKind::Gauge, g.data_points.len()),
+            metric::Data::Sum(s) if s.is_monotonic => {
+                (MetricKind::MonotonicCounter, s.data_points.len())
+            }
+            metric::Data::Sum(s) => (MetricKind::NonMonotonicCounter, s.data_points.len()),
+            metric::Data::Histogram(h) => (MetricKind::Histogram, h.data_points.len()),
+            metric::Data::ExponentialHistogram(h) => {
+                (MetricKind::ExponentialHistogram, h.data_points.len())
+            }
+            metric::Data::Summary(s) => (MetricKind::Summary, s.data_points.len()),
+        };
+        let name = match self.settings.namer.build(&m.name, &m.unit, kind) {
+            Ok(name) => name,
+            Err(_) => {
+                self.drop(DropReason::InvalidMetricName, points);
+                return 0;
+            }
+        };
+        let temporality = |t: i32| {
+            AggregationTemporality::try_from(t).unwrap_or(AggregationTemporality::Unspecified)
+        };
+        let mut newest = 0;
+        let mut see = |t: u64| newest = newest.max(t);
+        let point_ctx = PointCtx {
+            name: &name,
+            kind,
+            scope,
+            schema_url,
+            ctx,
+        };
+        match data {
+            metric::Data::Gauge(g) => {
+                self.note_metadata(&name, MetricType::Gauge, m);
+                for p in &g.data_points {
+                    see(p.time_unix_nano);
+                    self.number(&point_ctx, p, None, false, delta, now);
+                }
+            }
+            metric::Data::Sum(s) => {
+                let t = temporality(s.aggregation_temporality);
+                let metadata_type = if s.is_monotonic {
+                    MetricType::Counter
+                } else {
+                    MetricType::Gauge
+                };
+                self.note_metadata(&name, metadata_type, m);
+                for p in &s.data_points {
+                    if t == AggregationTemporality::Unspecified {
+                        self.drop(DropReason::UnspecifiedTemporality, 1);
+                        continue;
+                    }
+                    see(p.time_unix_nano);
+                    self.number(
+                        &point_ctx,
+                        p,
+                        Some(t == AggregationTemporality::Delta),
+                        s.is_monotonic,
+                        delta,
+                        now,
+                    );
+                }
+            }
+            metric::Data::Histogram(h) => {
+                let t = temporality(h.aggregation_temporality);
+                self.note_metadata(&name, MetricType::Histogram, m);
+                for p in &h.data_points {
+                    if t == AggregationTemporality::Unspecified {
+                        self.drop(DropReason::UnspecifiedTemporality, 1);
+                        continue;
+                    }
+                    see(p.time_unix_nano);
+                    self.histogram(
+                        &point_ctx,
+                        p,
+                        t == AggregationTemporality::Delta,
+                        delta,
+                        now,
+                    );
+                }
+            }
+            metric::Data::ExponentialHistogram(h) => {
+                let t = temporality(h.aggregation_temporality);
+                self.note_metadata(&name, MetricType::Histogram, m);
+                for p in &h.data_points {
+                    if t == AggregationTemporality::Unspecified {
+                        self.drop(DropReason::UnspecifiedTemporality, 1);
+                        continue;
+                    }
+                    see(p.time_unix_nano);
+                    self.exponential(
+                        &point_ctx,
+                        p,
+                        t == AggregationTemporality::Delta,
+                        delta,
+                        now,
+                    );
+                }
+            }
+            metric::Data::Summary(s) => {
+                self.note_metadata(&name, MetricType::Summary, m);
+                for p in &s.data_points {
+                    see(p.time_unix_nano);
+                    self.summary(&point_ctx, p);
+                }
+            }
+        }
+        newest
+    }
+
+    fn labels_for(
+        &mut self,
+        pc: &PointCtx,
+        attrs: &[weir_proto::common::v1::KeyValue],
+        time: u64,
+    ) -> Option<PointLabels> {
+        if time == 0 {
+            self.drop(DropReason::MissingTimestamp, 1);
+            return None;
+        }
+        match self.point_labels(pc.name, pc.kind, attrs, pc.scope, pc.schema_url, pc.ctx) {
+            Ok(l) => Some(l),
+            Err(reason) => {
+                self.drop(reason, 1);
+                None
+            }
+        }
+    }
+
+    /// Gauges and sums. `delta` is `None` for gauges.
+    fn number(
+        &mut self,
+        pc: &PointCtx,
+        p: &NumberDataPoint,
+        delta_sum: Option<bool>,
+        monotonic: bool,
+        delta: &mut DeltaState,
+        now: Instant,
+    ) {
+        let Some(pl) = self.labels_for(pc, &p.attributes, p.time_unix_nano) else {
+            return;
+        };
+        let is_stale = stale(p.flags);
+        let Some(raw) = number_value(p).or(if is_stale { Some(0.0) } else { None }) else {
+            self.drop(DropReason::MissingValue, 1);
+            return;
+        };
+        let mut start = p.start_time_unix_nano;
+        let mut value = raw;
+        let mut time = p.time_unix_nano;
+        if delta_sum == Some(true) && !is_stale {
+            match delta.add_number(
+                pl.stream_key,
+                p.start_time_unix_nano,
+                p.time_unix_nano,
+                raw,
+                now,
+            ) {
+                Ok((s, at, total)) => (start, time, value) = (s, at, total),
+                Err(reason) => {
+                    self.drop(reason, 1);
+                    return;
+                }
+            }
+        }
+        if is_stale {
+            value = STALE_NAN;
+        }
+        let ts = ms(time);
+        self.shard_points[pl.shard] += 1;
+        let is_counter = delta_sum.is_some() && monotonic;
+        let series = self.series(pl.shard, pc.name, &pl.labels, None);
+        series.samples.push(Sample {
+            value,
+            timestamp: ts,
+        });
+        if is_counter {
+            series
+                .exemplars
+                .extend(p.exemplars.iter().map(convert_exemplar));
+            if self.settings.export_created && start != 0 && !is_stale {
+                let base = pc.name.strip_suffix("_total").unwrap_or(pc.name);
+                let created = format!("{base}_created");
+                self.series(pl.shard, &created, &pl.labels, None)
+                    .samples
+                    .push(Sample {
+                        value: start as f64 / 1e9,
+                        timestamp: ts,
+                    });
+            }
+        }
+    }
+
+    fn histogram(
+        &mut self,
+        pc: &PointCtx,
+        p: &HistogramDataPoint,
+        is_delta: bool,
+        delta: &mut DeltaState,
+        now: Instant,
+    ) {
+        let Some(pl) = self.labels_for(pc, &p.attributes, p.time_unix_nano) else {
+            return;
+        };
+        let is_stale = stale(p.flags);
+        let cumulative;
+        let p = if is_delta && !is_stale {
+            match delta.add_histogram(pl.stream_key, p, now) {
+                Ok(c) => {
+                    cumulative = c;
+                    &cumulative
+                }
+                Err(reason) => {
+                    self.drop(reason, 1);
+                    return;
+                }
+            }
+        } else {
+            p
+        };
+        let ts = ms(p.time_unix_nano);
+        let value = |v: f64| if is_stale { STALE_NAN } else { v };
+        self.shard_points[pl.shard] += 1;
+        let bucket_name = format!("{}_bucket", pc.name);
+        let mut cumulative_count = 0u64;
+        let mut exemplars: Vec<&OtlpExemplar> = p.exemplars.iter().collect();
+        for (i, bound) in p.explicit_bounds.iter().enumerate() {
+            cumulative_count += p.bucket_counts.get(i).copied().unwrap_or(0);
+            let series = self.series(
+                pl.shard,
+                &bucket_name,
+                &pl.labels,
+                Some(("le", format_bound(*bound))),
+            );
+            series.samples.push(Sample {
+                value: value(cumulative_count as f64),
+                timestamp: ts,
+            });
+            // An exemplar goes to the first bucket whose bound holds its value.
+            exemplars.retain(|e| {
+                if exemplar_value(e) <= *bound {
+                    series.exemplars.push(convert_exemplar(e));
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        let inf = self.series(
+            pl.shard,
+            &bucket_name,
+            &pl.labels,
+            Some(("le", "+Inf".into())),
+        );
+        inf.samples.push(Sample {
+            value: value(p.count as f64),
+            timestamp: ts,
+        });
+        inf.exemplars
+            .extend(exemplars.into_iter().map(convert_exemplar));
+        if let Some(sum) = p.sum {
+            self.series(pl.shard, &format!("{}_sum", pc.name), &pl.labels, None)
+                .samples
+                .push(Sample {
+                    value: value(sum),
+                    timestamp: ts,
+                });
+        }
+        self.series(pl.shard, &format!("{}_count", pc.name), &pl.labels, None)
+            .samples
+            .push(Sample {
+                value: value(p.count as f64),
+                timestamp: ts,
+            });
+        self.created(pc.name, &pl, p.start_time_unix_nano, ts, is_stale);
+    }
+
+    fn created(&mut self, name: &str, pl: &PointLabels, start: u64, ts: i64, is_stale: bool) {
+        if self.settings.export_created && start != 0 && !is_stale {
+            self.series(pl.shard, &format!("{name}_created"), &pl.labels, None)
+                .samples
+                .push(Sample {
+                    value: start as f64 / 1e9,
+                    timestamp: ts,
+                });
+        }
+    }
+
+    fn exponential(
+        &mut self,
+        pc: &PointCtx,
+        p: &ExponentialHistogramDataPoint,
+        is_delta: bool,
+        delta: &mut DeltaState,
+        now: Instant,
+    ) {
+        let Some(pl) = self.labels_for(pc, &p.attributes, p.time_unix_nano) else {
+            return;
+        };
+        let is_stale = stale(p.flags);
+        // Check what would make the point unconvertible before it enters the delta state.
+        if p.scale < native::MIN_SCHEMA {
+            self.drop(DropReason::ScaleTooLow, 1);
+            return;
+        }
+        if !is_stale && p.sum.is_none() {
+            self.drop(DropReason::MissingSum, 1);
+            return;
+        }
+        let cumulative;
+        let p = if is_delta && !is_stale {
+            match delta.add_exponential(pl.stream_key, p, now) {
+                Ok(c) => {
+                    cumulative = c;
+                    &cumulative
+                }
+                Err(reason) => {
+                    self.drop(reason, 1);
+                    return;
+                }
+            }
+        } else {
+            p
+        };
+        let histogram: Histogram = match native::to_native(p, ms(p.time_unix_nano), is_stale) {
+            Ok(h) => h,
+            Err(reason) => {
+                self.drop(reason, 1);
+                return;
+            }
+        };
+        self.shard_points[pl.shard] += 1;
+        let series = self.series(pl.shard, pc.name, &pl.labels, None);
+        series.histograms.push(histogram);
+        series
+            .exemplars
+            .extend(p.exemplars.iter().map(convert_exemplar));
+    }
+
+    fn summary(&mut self, pc: &PointCtx, p: &SummaryDataPoint) {
+        let Some(pl) = self.labels_for(pc, &p.attributes, p.time_unix_nano) else {
+            return;
+        };
+        let is_stale = stale(p.flags);
+        let value = |v: f64| if is_stale { STALE_NAN } else { v };
+        let ts = ms(p.time_unix_nano);
+        self.shard_points[pl.shard] += 1;
+        let mut quantiles: Vec<_> = p.quantile_values.iter().collect();
+        quantiles.sort_by(|a, b| a.quantile.total_cmp(&b.quantile));
+        for q in quantiles {
+            self.series(
+                pl.shard,
+                pc.name,
+                &pl.labels,
+                Some(("quantile", format_bound(q.quantile))),
+            )
+            .samples
+            .push(Sample {
+                value: value(q.value),
+                timestamp: ts,
+            });
+        }
+        self.series(pl.shard, &format!("{}_sum", pc.name), &pl.labels, None)
+            .samples
+            .push(Sample {
+                value: value(p.sum),
+                timestamp: ts,
+            });
+        self.series(pl.shard, &format!("{}_count", pc.name), &pl.labels, None)
+            .samples
+            .push(Sample {
+                value: value(p.count as f64),
+                timestamp: ts,
+            });
+        self.created(pc.name, &pl, p.start_time_unix_nano, ts, is_stale);
+    }
+
+    fn finish(self) -> Converted {
+        let mut shards: Vec<Vec<TimeSeries>> = vec![Vec::new(); self.shards];
+        for (shard, mut series) in self.series {
+            sort_and_dedupe(&mut series);
+            shards[shard].push(series);
+        }
+        Converted {
+            shards,
+            shard_points: self.shard_points,
+            metadata: self.metadata.into_values().collect(),
+            dropped: self.dropped,
+        }
+    }
+}
+
+struct PointCtx<'a> {
+    name: &'a str,
+    kind: MetricKind,
+    scope: Option<&'a InstrumentationScope>,
+    schema_url: &'a str,
+    ctx: &'a ResourceContext,
+}
+
+/// Samples in time order; of several at the same millisecond the last one wins, since
+/// Prometheus refuses a second, different value for a timestamp.
+fn sort_and_dedupe(series: &mut TimeSeries) {
+    series.samples.sort_by_key(|s| s.timestamp);
+    dedupe_last(&mut series.samples, |s| s.timestamp);
+    series.histograms.sort_by_key(|h| h.timestamp);
+    dedupe_last(&mut series.histograms, |h| h.timestamp);
+    series.exemplars.sort_by_key(|e| e.timestamp);
+}
+
+fn dedupe_last<T>(items: &mut Vec<T>, key: impl Fn(&T) -> i64) {
+    let mut i = 0;
+    while i + 1 < items.len() {
+        if key(&items[i]) == key(&items[i + 1]) {
+            items.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+fn exemplar_value(e: &OtlpExemplar) -> f64 {
+    match e.value {
+        Some(exemplar::Value::AsDouble(v)) => v,
+        Some(exemplar::Value::AsInt(v)) => v as f64,
+        None => 0.0,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// OpenMetrics limits an exemplar's label names and values to 128 characters together;
+/// the filtered attributes are left out when they would exceed it (trace and span ids
+/// are kept: they are what exemplars are for).
+const EXEMPLAR_LABELS_LIMIT: usize = 128;
+
+fn convert_exemplar(e: &OtlpExemplar) -> Exemplar {
+    let mut labels = Vec::new();
+    let mut ids = Vec::new();
+    if !e.trace_id.is_empty() && e.trace_id.iter().any(|b| *b != 0) {
+        ids.push(Label {
+            name: "trace_id".into(),
+            value: hex(&e.trace_id),
+        });
+    }
+    if !e.span_id.is_empty() && e.span_id.iter().any(|b| *b != 0) {
+        ids.push(Label {
+            name: "span_id".into(),
+            value: hex(&e.span_id),
+        });
+    }
+    let namer = LabelNamer::default();
+    let mut size: usize = ids
+        .iter()
+        .map(|l| l.name.chars().count() + l.value.chars().count())
+        .sum();
+    let mut attrs = Vec::new();
+    for kv in &e.filtered_attributes {
+        let Ok(name) = namer.build(&kv.key) else {
+            continue;
+        };
+        if name == "trace_id" || name == "span_id" {
+            continue;
+        }
+        let value = attributes::value_to_string(kv.value.as_ref());
+        size += name.chars().count() + value.chars().count();
+        attrs.push(Label { name, value });
+    }
+    if size <= EXEMPLAR_LABELS_LIMIT {
+        labels.extend(attrs);
+    }
+    labels.extend(ids);
+    labels.sort_by(|a, b| a.name.cmp(&b.name));
+    labels.dedup_by(|a, b| a.name == b.name);
+    Exemplar {
+        labels,
+        value: exemplar_value(e),
+        timestamp: ms(e.time_unix_nano),
+    }
+}
+
+#[cfg(test)]
+#[path = "convert_tests.rs"]
+mod tests;

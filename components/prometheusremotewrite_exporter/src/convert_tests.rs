@@ -1,0 +1,465 @@
+//! Mapping tests: each OTLP metric type to the series the spec asks for.
+
+use std::time::Duration;
+
+use weir_proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use weir_proto::metrics::v1::exponential_histogram_data_point::Buckets;
+use weir_proto::metrics::v1::summary_data_point::ValueAtQuantile;
+use weir_proto::metrics::v1::{
+    Exemplar as OtlpExemplar, ExponentialHistogram, Gauge, Histogram as OtlpHistogram,
+    ScopeMetrics, Sum, Summary,
+};
+use weir_proto::resource::v1::Resource;
+
+use super::*;
+
+const T: u64 = 1_700_000_000_000_000_000;
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn resource(metrics: Vec<Metric>) -> ResourceMetrics {
+    ResourceMetrics {
+        resource: Some(Resource {
+            attributes: vec![
+                kv("service.name", "shop"),
+                kv("service.namespace", "prod"),
+                kv("service.instance.id", "pod-1"),
+                kv("host.name", "node-7"),
+            ],
+            ..Default::default()
+        }),
+        scope_metrics: vec![ScopeMetrics {
+            scope: Some(InstrumentationScope {
+                name: "lib".into(),
+                version: "1.2".into(),
+                ..Default::default()
+            }),
+            metrics,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn number(value: f64, time: u64, attrs: Vec<KeyValue>) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes: attrs,
+        start_time_unix_nano: T - 60_000_000_000,
+        time_unix_nano: time,
+        value: Some(number_data_point::Value::AsDouble(value)),
+        ..Default::default()
+    }
+}
+
+fn sum(
+    name: &str,
+    unit: &str,
+    monotonic: bool,
+    temporality: AggregationTemporality,
+    points: Vec<NumberDataPoint>,
+) -> Metric {
+    Metric {
+        name: name.into(),
+        unit: unit.into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: points,
+            aggregation_temporality: temporality as i32,
+            is_monotonic: monotonic,
+        })),
+        ..Default::default()
+    }
+}
+
+fn run(resources: &[ResourceMetrics], settings: &Settings, shards: usize) -> Converted {
+    let mut delta = DeltaState::new(100, Duration::from_secs(300));
+    convert(resources, settings, shards, &mut delta, Instant::now())
+}
+
+fn all_series(c: &Converted) -> Vec<&TimeSeries> {
+    c.shards.iter().flatten().collect()
+}
+
+fn label<'a>(s: &'a TimeSeries, name: &str) -> Option<&'a str> {
+    s.labels
+        .iter()
+        .find(|l| l.name == name)
+        .map(|l| l.value.as_str())
+}
+
+fn find<'a>(c: &'a Converted, name: &str, extra: Option<(&str, &str)>) -> &'a TimeSeries {
+    all_series(c)
+        .into_iter()
+        .find(|s| {
+            label(s, "__name__") == Some(name) && extra.is_none_or(|(k, v)| label(s, k) == Some(v))
+        })
+        .unwrap_or_else(|| panic!("no series {name} {extra:?} in {:#?}", all_series(c)))
+}
+
+fn settings() -> Settings {
+    Settings::new(Strategy::UnderscoreEscapingWithSuffixes, "")
+}
+
+#[test]
+fn counter_gauge_job_instance_scope_and_target_info() {
+    let metrics = vec![
+        sum(
+            "http.requests",
+            "1",
+            true,
+            AggregationTemporality::Cumulative,
+            vec![number(5.0, T, vec![kv("http.method", "GET")])],
+        ),
+        sum(
+            "queue.depth",
+            "{item}",
+            false,
+            AggregationTemporality::Cumulative,
+            vec![number(3.0, T, vec![])],
+        ),
+        Metric {
+            name: "cpu.utilization".into(),
+            unit: "1".into(),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: vec![number(0.5, T, vec![])],
+            })),
+            ..Default::default()
+        },
+    ];
+    let c = run(&[resource(metrics)], &settings(), 4);
+    let counter = find(&c, "http_requests_total", None);
+    assert_eq!(label(counter, "job"), Some("prod/shop"));
+    assert_eq!(label(counter, "instance"), Some("pod-1"));
+    assert_eq!(label(counter, "http_method"), Some("GET"));
+    assert_eq!(label(counter, "otel_scope_name"), Some("lib"));
+    assert_eq!(label(counter, "otel_scope_version"), Some("1.2"));
+    assert_eq!(
+        label(counter, "host_name"),
+        None,
+        "resource attributes go to target_info only"
+    );
+    assert_eq!(
+        counter.samples,
+        vec![Sample {
+            value: 5.0,
+            timestamp: (T / 1_000_000) as i64
+        }]
+    );
+    let names: Vec<&str> = counter.labels.iter().map(|l| l.name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "labels must be sorted by name");
+    assert_eq!(find(&c, "queue_depth", None).samples[0].value, 3.0);
+    assert_eq!(
+        find(&c, "cpu_utilization_ratio", None).samples[0].value,
+        0.5
+    );
+    let info = find(&c, "target_info", None);
+    assert_eq!(label(info, "host_name"), Some("node-7"));
+    assert_eq!(label(info, "job"), Some("prod/shop"));
+    assert_eq!(label(info, "service_name"), None);
+    assert_eq!(info.samples[0].value, 1.0);
+    assert!(c.dropped.is_empty());
+}
+
+#[test]
+fn resource_to_telemetry_external_labels_and_disabled_target_info() {
+    let mut s = settings();
+    s.resource_to_telemetry = true;
+    s.target_info = false;
+    s.scope_labels = false;
+    s.external_labels = vec![
+        ("cluster".into(), "eu-1".into()),
+        ("job".into(), "ignored".into()),
+    ];
+    let m = sum(
+        "x",
+        "",
+        false,
+        AggregationTemporality::Cumulative,
+        vec![number(1.0, T, vec![])],
+    );
+    let c = run(&[resource(vec![m])], &s, 1);
+    let x = find(&c, "x", None);
+    assert_eq!(label(x, "host_name"), Some("node-7"));
+    assert_eq!(label(x, "cluster"), Some("eu-1"));
+    assert_eq!(
+        label(x, "job"),
+        Some("prod/shop"),
+        "external labels never override"
+    );
+    assert_eq!(label(x, "otel_scope_name"), None);
+    assert_eq!(all_series(&c).len(), 1);
+}
+
+#[test]
+fn histogram_buckets_sum_count_and_exemplars() {
+    let point = HistogramDataPoint {
+        start_time_unix_nano: T - 1,
+        time_unix_nano: T,
+        count: 6,
+        sum: Some(12.5),
+        bucket_counts: vec![1, 2, 3],
+        explicit_bounds: vec![0.5, 1.0],
+        exemplars: vec![OtlpExemplar {
+            time_unix_nano: T,
+            value: Some(exemplar::Value::AsDouble(0.7)),
+            trace_id: vec![0xab; 16],
+            span_id: vec![0xcd; 8],
+            filtered_attributes: vec![kv("user", "u1")],
+        }],
+        ..Default::default()
+    };
+    let m = Metric {
+        name: "rpc.duration".into(),
+        unit: "s".into(),
+        data: Some(metric::Data::Histogram(OtlpHistogram {
+            data_points: vec![point],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    };
+    let mut s = settings();
+    s.export_created = true;
+    let c = run(&[resource(vec![m])], &s, 8);
+    let bucket = |le| find(&c, "rpc_duration_seconds_bucket", Some(("le", le))).samples[0].value;
+    assert_eq!(
+        (bucket("0.5"), bucket("1"), bucket("+Inf")),
+        (1.0, 3.0, 6.0)
+    );
+    assert_eq!(
+        find(&c, "rpc_duration_seconds_sum", None).samples[0].value,
+        12.5
+    );
+    assert_eq!(
+        find(&c, "rpc_duration_seconds_count", None).samples[0].value,
+        6.0
+    );
+    assert!(find(&c, "rpc_duration_seconds_created", None).samples[0].value > 1.6e9);
+    let with_exemplar = find(&c, "rpc_duration_seconds_bucket", Some(("le", "1")));
+    let e = &with_exemplar.exemplars[0];
+    assert_eq!(e.value, 0.7);
+    assert_eq!(
+        label_of(&e.labels, "trace_id"),
+        Some("abababababababababababababababab")
+    );
+    assert_eq!(label_of(&e.labels, "span_id"), Some("cdcdcdcdcdcdcdcd"));
+    assert_eq!(label_of(&e.labels, "user"), Some("u1"));
+    // All series of one point share a shard.
+    let shard_count = c.shards.iter().filter(|s| !s.is_empty()).count();
+    assert!(
+        shard_count <= 2,
+        "one shard for the histogram, maybe another for target_info"
+    );
+    assert_eq!(c.shard_points.iter().sum::<usize>(), 1);
+}
+
+fn label_of<'a>(labels: &'a [Label], name: &str) -> Option<&'a str> {
+    labels
+        .iter()
+        .find(|l| l.name == name)
+        .map(|l| l.value.as_str())
+}
+
+#[test]
+fn exponential_histogram_becomes_native() {
+    let m = Metric {
+        name: "latency".into(),
+        unit: "ms".into(),
+        data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: vec![ExponentialHistogramDataPoint {
+                time_unix_nano: T,
+                scale: 3,
+                count: 4,
+                sum: Some(10.0),
+                zero_count: 1,
+                positive: Some(Buckets {
+                    offset: -1,
+                    bucket_counts: vec![2, 1],
+                }),
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    };
+    let c = run(&[resource(vec![m])], &settings(), 2);
+    let s = find(&c, "latency_milliseconds", None);
+    assert!(s.samples.is_empty());
+    let h = &s.histograms[0];
+    assert_eq!(h.schema, 3);
+    assert_eq!(h.sum, 10.0);
+    assert_eq!(
+        h.count,
+        Some(weir_proto::remote_write::histogram::Count::CountInt(4))
+    );
+    assert_eq!(h.positive_spans[0].offset, 0);
+    assert_eq!(h.positive_deltas, vec![2, -1]);
+    assert_eq!(h.timestamp, (T / 1_000_000) as i64);
+}
+
+#[test]
+fn summary_quantiles_sum_count() {
+    let m = Metric {
+        name: "gc.pause".into(),
+        unit: "s".into(),
+        data: Some(metric::Data::Summary(Summary {
+            data_points: vec![SummaryDataPoint {
+                time_unix_nano: T,
+                count: 10,
+                sum: 2.0,
+                quantile_values: vec![
+                    ValueAtQuantile {
+                        quantile: 0.99,
+                        value: 0.9,
+                    },
+                    ValueAtQuantile {
+                        quantile: 0.5,
+                        value: 0.1,
+                    },
+                ],
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let c = run(&[resource(vec![m])], &settings(), 1);
+    assert_eq!(
+        find(&c, "gc_pause_seconds", Some(("quantile", "0.5"))).samples[0].value,
+        0.1
+    );
+    assert_eq!(
+        find(&c, "gc_pause_seconds", Some(("quantile", "0.99"))).samples[0].value,
+        0.9
+    );
+    assert_eq!(find(&c, "gc_pause_seconds_sum", None).samples[0].value, 2.0);
+    assert_eq!(
+        find(&c, "gc_pause_seconds_count", None).samples[0].value,
+        10.0
+    );
+}
+
+#[test]
+fn no_recorded_value_becomes_the_stale_marker() {
+    let mut p = number(0.0, T, vec![]);
+    p.flags = 1;
+    p.value = None;
+    let m = sum(
+        "up.things",
+        "",
+        true,
+        AggregationTemporality::Cumulative,
+        vec![p],
+    );
+    let c = run(&[resource(vec![m])], &settings(), 1);
+    let v = find(&c, "up_things_total", None).samples[0].value;
+    assert_eq!(v.to_bits(), 0x7ff0_0000_0000_0002);
+}
+
+#[test]
+fn delta_sums_become_cumulative_across_batches() {
+    let mut delta = DeltaState::new(100, Duration::from_secs(300));
+    let s = settings();
+    let batch = |start: u64, end: u64, v: f64| {
+        let mut p = number(v, end, vec![]);
+        p.start_time_unix_nano = start;
+        [resource(vec![sum(
+            "jobs",
+            "",
+            true,
+            AggregationTemporality::Delta,
+            vec![p],
+        )])]
+    };
+    let now = Instant::now();
+    let first = convert(&batch(T, T + 10, 3.0), &s, 2, &mut delta, now);
+    let second = convert(&batch(T + 10, T + 20_000_000, 4.0), &s, 2, &mut delta, now);
+    assert_eq!(find(&first, "jobs_total", None).samples[0].value, 3.0);
+    assert_eq!(find(&second, "jobs_total", None).samples[0].value, 7.0);
+    // An overlapping (out-of-order) delta is dropped and reported.
+    let late = convert(&batch(T, T + 10_000_000, 9.0), &s, 2, &mut delta, now);
+    assert_eq!(late.dropped.get(&DropReason::DeltaOutOfOrder), Some(&1));
+}
+
+#[test]
+fn invalid_names_and_missing_timestamps_are_counted() {
+    let metrics = vec![
+        sum(
+            "@#$",
+            "",
+            false,
+            AggregationTemporality::Cumulative,
+            vec![number(1.0, T, vec![])],
+        ),
+        sum(
+            "ok",
+            "",
+            false,
+            AggregationTemporality::Cumulative,
+            vec![number(1.0, 0, vec![])],
+        ),
+        sum(
+            "ok2",
+            "",
+            false,
+            AggregationTemporality::Cumulative,
+            vec![number(1.0, T, vec![kv("ようこそ", "x")])],
+        ),
+    ];
+    let c = run(&[resource(metrics)], &settings(), 1);
+    assert_eq!(c.dropped.get(&DropReason::InvalidMetricName), Some(&1));
+    assert_eq!(c.dropped.get(&DropReason::MissingTimestamp), Some(&1));
+    assert_eq!(c.dropped.get(&DropReason::InvalidLabelName), Some(&1));
+    assert_eq!(c.dropped_points(), 3);
+}
+
+#[test]
+fn several_points_of_one_series_are_sorted_and_deduplicated() {
+    let m = sum(
+        "temp",
+        "",
+        false,
+        AggregationTemporality::Cumulative,
+        vec![
+            number(3.0, T + 3_000_000, vec![]),
+            number(1.0, T + 1_000_000, vec![]),
+            number(2.0, T + 3_000_000, vec![]),
+        ],
+    );
+    let c = run(&[resource(vec![m])], &settings(), 1);
+    let s = find(&c, "temp", None);
+    let ts: Vec<i64> = s.samples.iter().map(|s| s.timestamp).collect();
+    let base = (T / 1_000_000) as i64;
+    assert_eq!(ts, vec![base + 1, base + 3]);
+    assert_eq!(
+        s.samples[1].value, 2.0,
+        "the last value for a timestamp wins"
+    );
+}
+
+#[test]
+fn metadata_when_asked() {
+    let mut s = settings();
+    s.send_metadata = true;
+    let mut m = sum(
+        "reqs",
+        "By",
+        true,
+        AggregationTemporality::Cumulative,
+        vec![number(1.0, T, vec![])],
+    );
+    m.description = "Requests.".into();
+    let c = run(&[resource(vec![m])], &s, 1);
+    assert_eq!(c.metadata.len(), 1);
+    assert_eq!(c.metadata[0].metric_family_name, "reqs_bytes_total");
+    assert_eq!(c.metadata[0].r#type, MetricType::Counter as i32);
+    assert_eq!(c.metadata[0].unit, "bytes");
+    assert_eq!(c.metadata[0].help, "Requests.");
+}
