@@ -65,4 +65,4 @@ cargo test --workspace
 
 # --- End to end against real peers -----------------------------------------------------
 step "end-to-end tests (pytest integration/)"
-WEIR_BIN="$REPO/target/debug/weir" "$VENV/bin/python" -m pytest integration -q -p no:cacheprovider
+WEIR_BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/weir" "$VENV/bin/python" -m pytest integration -q -p no:cacheprovider
