@@ -105,27 +105,50 @@ fn print_config(args: &ConfigArgs) -> ExitCode {
 
 fn components() -> ExitCode {
     let registry = weir_components::registry();
-    println!(
-        "{:<24} {:<10} {:<24} {:<12} description",
-        "type", "kind", "signals", "stability"
-    );
-    for (kind, info) in registry.all() {
-        let signals: Vec<&str> = info.signals.iter().map(|s| s.as_str()).collect();
-        let mut name = info.type_name.to_string();
-        if !info.aliases.is_empty() {
-            name = format!("{name} ({})", info.aliases.join(", "));
-        }
+    let rows: Vec<[String; 5]> = registry
+        .all()
+        .into_iter()
+        .map(|(kind, info)| {
+            let signals: Vec<&str> = info.signals.iter().map(|s| s.as_str()).collect();
+            let mut name = info.type_name.to_string();
+            if !info.aliases.is_empty() {
+                name = format!("{name} ({})", info.aliases.join(", "));
+            }
+            [
+                name,
+                kind.as_str().to_string(),
+                if signals.is_empty() {
+                    "-".to_string()
+                } else {
+                    signals.join(",")
+                },
+                info.stability.as_str().to_string(),
+                info.description.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["type", "kind", "signals", "stability", "description"].map(String::from);
+    let widths: Vec<usize> = (0..4)
+        .map(|c| {
+            rows.iter()
+                .chain(std::iter::once(&header))
+                .map(|r| r[c].len())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in std::iter::once(&header).chain(rows.iter()) {
         println!(
-            "{:<24} {:<10} {:<24} {:<12} {}",
-            name,
-            kind.as_str(),
-            if signals.is_empty() {
-                "-".to_string()
-            } else {
-                signals.join(",")
-            },
-            info.stability.as_str(),
-            info.description
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
         );
     }
     ExitCode::SUCCESS

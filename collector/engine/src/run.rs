@@ -20,6 +20,9 @@ use weir_api::{ExtensionContext, HealthState, ReceiverContext, StartError};
 use crate::build::Graph;
 use crate::selfmetrics;
 
+/// How long receivers may take to finish in-flight requests at shutdown.
+pub const RECEIVER_GRACE: Duration = Duration::from_secs(3);
+
 /// What shutdown found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RunReport {
@@ -110,12 +113,17 @@ pub async fn run(
 
     let deadline = Instant::now() + shutdown_timeout;
     receivers_stop.cancel();
-    let receivers_done = tokio::time::timeout_at(deadline.into(), async {
+    // Receivers finish in-flight requests; idle client connections that stay open (a gRPC
+    // client keeps its channel) must not hold the whole shutdown, so they get a short grace.
+    let receivers_deadline = deadline.min(Instant::now() + RECEIVER_GRACE);
+    let receivers_done = tokio::time::timeout_at(receivers_deadline.into(), async {
         while receiver_tasks.join_next().await.is_some() {}
     })
     .await;
     if receivers_done.is_err() {
-        tracing::warn!("receivers did not stop before the shutdown deadline");
+        tracing::info!(
+            "receivers still had open connections after {RECEIVER_GRACE:?}; closing them"
+        );
         receiver_tasks.abort_all();
     }
 

@@ -286,8 +286,8 @@ fn build_fails_with_the_same_message() {
     assert!(err.0.starts_with("send_batch_max_size: "), "{err}");
 }
 
-/// Bugs in `weir_api::Batcher` (not owned here), shown against the Batcher directly.
-/// The processor works around both; these stay ignored until the Batcher is fixed.
+/// Two former bugs in `weir_api::Batcher`, checked against the Batcher directly so they
+/// cannot come back.
 mod batcher_bugs {
     use weir_api::{Batcher, BatcherSettings};
 
@@ -297,7 +297,6 @@ mod batcher_bugs {
     /// (`if mb.metadataLimit != 0 && mb.size >= mb.metadataLimit`); the Batcher refuses
     /// every batch instead.
     #[test]
-    #[ignore = "weir_api::Batcher bug: metadata_cardinality_limit 0 refuses everything"]
     fn zero_cardinality_limit_refuses_everything() {
         let mut b = Batcher::new(BatcherSettings {
             metadata_cardinality_limit: 0,
@@ -311,7 +310,6 @@ mod batcher_bugs {
     /// no `metadata_keys` one client's headers (tenant, authorization) travel with every
     /// other client's data. The Collector emits only the `metadata_keys` values.
     #[test]
-    #[ignore = "weir_api::Batcher bug: merged batches keep the first request's full metadata"]
     fn merged_batch_keeps_first_requests_metadata() {
         let mut b = Batcher::new(BatcherSettings::default());
         let now = Instant::now();

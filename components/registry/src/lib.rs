@@ -10,8 +10,8 @@ pub fn registry() -> Registry {
     Registry {
         receivers: vec![
             weir_otlp_receiver::factory(),
-            // statsd: being written (issue 4)
-            // prometheus: being written (issue 3)
+            weir_statsd_receiver::factory(),
+            weir_prometheus_receiver::factory(),
         ],
         processors: vec![
             weir_batch_processor::factory(),

@@ -1,0 +1,1004 @@
+//! One scrape's samples to OTLP, and the per-target memory that needs across scrapes.
+//!
+//! Samples arrive one by one from the parser (see `scrape.rs`). Each gets the target's
+//! labels (Prometheus' honor_labels rules), metric relabeling and the limits, then joins
+//! a data point: a counter's `_total` and `_created` join one Sum point, a histogram's
+//! `_bucket`s, `_sum` and `_count` join one Histogram point, and so on. Points are keyed
+//! by a hash of their labels, so samples of one series need not be adjacent.
+//!
+//! Across scrapes a target remembers, per series, when it was first seen (the start time
+//! of a cumulative point without `_created`, re-set when the value drops: a counter
+//! reset) and enough to write a stale marker (a point flagged no-recorded-value, which
+//! the remote-write exporter turns into Prometheus' stale NaN) when the series vanishes
+//! or the target goes down.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use weir_proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use weir_proto::metrics::v1::{
+    exemplar, metric, number_data_point, summary_data_point::ValueAtQuantile,
+    AggregationTemporality, Exemplar as OtlpExemplar, Gauge, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+};
+use weir_proto::resource::v1::Resource;
+
+use crate::parser::{Family, MetricType, Sample};
+use crate::relabel::{self, LabelSet, Rule};
+
+/// OTLP's DataPointFlags.FLAG_NO_RECORDED_VALUE: the point is a stale marker.
+pub const FLAG_NO_RECORDED_VALUE: u32 = 1;
+/// Prometheus' stale marker NaN, written as the value of stale number points.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+const SCOPE_NAME: &str = "weir/receiver/prometheus";
+
+/// A scraped target as the conversion needs it.
+#[derive(Clone, Debug)]
+pub struct TargetInfo {
+    /// Target labels after relabel_configs, without `__` labels; holds job and instance.
+    pub labels: LabelSet,
+    pub scheme: String,
+    /// host and port of `__address__`.
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl TargetInfo {
+    pub fn job(&self) -> &str {
+        relabel::get(&self.labels, "job")
+    }
+
+    pub fn instance(&self) -> &str {
+        relabel::get(&self.labels, "instance")
+    }
+}
+
+/// Per-job settings that shape the conversion.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub metric_relabel: Arc<Vec<Rule>>,
+    pub external_labels: LabelSet,
+    pub sample_limit: usize,
+    pub label_limit: usize,
+    pub label_name_length_limit: usize,
+    pub label_value_length_limit: usize,
+}
+
+/// Why a scrape's samples were refused as a whole (Prometheus fails the scrape too).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitError {
+    SampleLimit(usize),
+    LabelLimit(String),
+}
+
+impl std::fmt::Display for LimitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitError::SampleLimit(limit) => write!(f, "sample_limit of {limit} exceeded"),
+            LimitError::LabelLimit(what) => write!(f, "label limit exceeded: {what}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Gauge,
+    Counter,
+    Histogram,
+    Summary,
+}
+
+/// What a stale marker needs to be written after its series is gone.
+#[derive(Debug)]
+struct StaleTemplate {
+    job: String,
+    instance: String,
+    metric: String,
+    kind: Kind,
+    attributes: Vec<KeyValue>,
+}
+
+#[derive(Debug)]
+struct SeriesMemory {
+    start_ns: u64,
+    last_value: f64,
+    last_time_ns: u64,
+    template: Arc<StaleTemplate>,
+}
+
+/// What a target remembers between scrapes.
+#[derive(Debug, Default)]
+pub struct TargetMemory {
+    series: HashMap<u64, SeriesMemory>,
+}
+
+impl TargetMemory {
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+}
+
+#[derive(Debug, Default)]
+struct HistogramAcc {
+    buckets: Vec<(f64, f64)>,
+    count: Option<f64>,
+    sum: Option<f64>,
+}
+
+#[derive(Debug, Default)]
+struct SummaryAcc {
+    quantiles: Vec<(f64, f64)>,
+    count: Option<f64>,
+    sum: Option<f64>,
+}
+
+#[derive(Debug)]
+enum Acc {
+    Number(f64),
+    Histogram(HistogramAcc),
+    Summary(SummaryAcc),
+}
+
+#[derive(Debug)]
+struct Point {
+    key: u64,
+    attributes: Vec<KeyValue>,
+    time_ns: u64,
+    created_ns: Option<u64>,
+    exemplars: Vec<OtlpExemplar>,
+    acc: Acc,
+}
+
+#[derive(Debug)]
+struct MetricAcc {
+    name: String,
+    kind: Kind,
+    help: String,
+    unit: String,
+    points: Vec<Point>,
+    by_key: HashMap<u64, usize>,
+}
+
+#[derive(Debug)]
+struct ResourceAcc {
+    job: String,
+    instance: String,
+    extra: Vec<KeyValue>,
+    metrics: Vec<MetricAcc>,
+    by_name: HashMap<String, usize>,
+}
+
+/// Counts a scrape reports about itself (the synthetic series).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScrapeCounts {
+    pub scraped: usize,
+    pub post_relabel: usize,
+    pub series_added: usize,
+}
+
+/// Builds one scrape's OTLP.
+pub struct ScrapeBuilder<'a> {
+    target: &'a TargetInfo,
+    options: &'a Options,
+    now_ns: u64,
+    resources: Vec<ResourceAcc>,
+    counts: ScrapeCounts,
+    labels: LabelSet,
+    target_info: Vec<(String, String, LabelSet)>,
+}
+
+fn kv(key: impl Into<String>, value: impl Into<String>) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn kv_int(key: &str, value: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+fn hash_one(value: impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Order-independent hash of attributes, minus `skipped`.
+fn labels_hash(labels: &LabelSet, skipped: &[&str]) -> u64 {
+    labels
+        .iter()
+        .filter(|(name, _)| !skipped.contains(&name.as_str()))
+        .map(hash_one)
+        .fold(0u64, u64::wrapping_add)
+}
+
+fn seconds_to_ns(seconds: f64) -> u64 {
+    if seconds.is_finite() && seconds > 0.0 {
+        (seconds * 1e9) as u64
+    } else {
+        0
+    }
+}
+
+/// The OTLP shape of a sample: which metric, which kind, what role.
+enum Role {
+    Number,
+    Created,
+    Bucket,
+    Quantile,
+    Count,
+    Sum,
+}
+
+fn classify(family: &Family, name: &str) -> (String, Kind, Role) {
+    let suffix = family.suffix_of(name);
+    let base = || family.name.clone();
+    match (family.kind, suffix) {
+        (MetricType::Counter, "_created") => (
+            format!("{}_total", family.name),
+            Kind::Counter,
+            Role::Created,
+        ),
+        (MetricType::Counter, _) => (name.to_string(), Kind::Counter, Role::Number),
+        (MetricType::Histogram, "_bucket") => (base(), Kind::Histogram, Role::Bucket),
+        (MetricType::Histogram, "_count") => (base(), Kind::Histogram, Role::Count),
+        (MetricType::Histogram, "_sum") => (base(), Kind::Histogram, Role::Sum),
+        (MetricType::Histogram, "_created") => (base(), Kind::Histogram, Role::Created),
+        (MetricType::Summary, "") => (base(), Kind::Summary, Role::Quantile),
+        (MetricType::Summary, "_count") => (base(), Kind::Summary, Role::Count),
+        (MetricType::Summary, "_sum") => (base(), Kind::Summary, Role::Sum),
+        (MetricType::Summary, "_created") => (base(), Kind::Summary, Role::Created),
+        // gauge, unknown, info, stateset, gauge histogram: one gauge per series name.
+        _ => (name.to_string(), Kind::Gauge, Role::Number),
+    }
+}
+
+impl<'a> ScrapeBuilder<'a> {
+    pub fn new(target: &'a TargetInfo, options: &'a Options, now_ns: u64) -> Self {
+        Self {
+            target,
+            options,
+            now_ns,
+            resources: Vec::new(),
+            counts: ScrapeCounts::default(),
+            labels: Vec::new(),
+            target_info: Vec::new(),
+        }
+    }
+
+    /// Adds one parsed sample.
+    pub fn add(&mut self, sample: &Sample<'_>) -> Result<(), LimitError> {
+        self.counts.scraped += 1;
+        let mut labels = std::mem::take(&mut self.labels);
+        labels.clear();
+        labels.push(("__name__".to_string(), sample.name.to_string()));
+        labels.extend(
+            sample
+                .labels
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        self.merge_target_labels(&mut labels);
+        if !relabel::apply_all(&self.options.metric_relabel, &mut labels) {
+            return Ok(());
+        }
+        let Some(position) = labels.iter().position(|(k, _)| k == "__name__") else {
+            return Ok(()); // relabeling removed the name: Prometheus drops such a sample too
+        };
+        self.counts.post_relabel += 1;
+        let limit = self.options.sample_limit;
+        if limit > 0 && self.counts.post_relabel > limit {
+            return Err(LimitError::SampleLimit(limit));
+        }
+        self.check_label_limits(&labels)?;
+        let (_, name) = labels.swap_remove(position);
+
+        if name == "target_info" {
+            let job = relabel::get(&labels, "job").to_string();
+            let instance = relabel::get(&labels, "instance").to_string();
+            labels.retain(|(k, _)| k != "job" && k != "instance");
+            self.target_info.push((job, instance, labels));
+            return Ok(());
+        }
+        for (key, value) in &self.options.external_labels {
+            if relabel::get(&labels, key).is_empty() {
+                labels.push((key.clone(), value.clone()));
+            }
+        }
+        let unrenamed = name == sample.name;
+        let (metric_name, kind, role) = if unrenamed {
+            classify(sample.family, &name)
+        } else {
+            (name.clone(), Kind::Gauge, Role::Number)
+        };
+        let time_ns = match sample.timestamp_ms {
+            Some(ms) if self.options.honor_timestamps => {
+                (ms.max(0) as u64).saturating_mul(1_000_000)
+            }
+            _ => self.now_ns,
+        };
+        let resource = self.resource(&labels);
+        let (help, unit) = if unrenamed {
+            (sample.family.help.as_str(), sample.family.unit.as_str())
+        } else {
+            ("", "")
+        };
+        let metric = resource.metric(&metric_name, kind, help, unit);
+        let skipped: &[&str] = match role {
+            Role::Bucket => &["le", "job", "instance"],
+            Role::Quantile => &["quantile", "job", "instance"],
+            _ => &["job", "instance"],
+        };
+        let key = labels_hash(&labels, skipped);
+        let index = match metric.by_key.get(&key) {
+            Some(&index) => index,
+            None => {
+                let acc = match kind {
+                    Kind::Gauge | Kind::Counter => Acc::Number(f64::NAN),
+                    Kind::Histogram => Acc::Histogram(HistogramAcc::default()),
+                    Kind::Summary => Acc::Summary(SummaryAcc::default()),
+                };
+                let attributes = labels
+                    .iter()
+                    .filter(|(k, _)| !skipped.contains(&k.as_str()))
+                    .map(|(k, v)| kv(k.as_str(), v.as_str()))
+                    .collect();
+                metric.points.push(Point {
+                    key,
+                    attributes,
+                    time_ns,
+                    created_ns: None,
+                    exemplars: Vec::new(),
+                    acc,
+                });
+                metric.by_key.insert(key, metric.points.len() - 1);
+                metric.points.len() - 1
+            }
+        };
+        let point = &mut metric.points[index];
+        let value = sample.value;
+        match (&mut point.acc, role) {
+            (_, Role::Created) => point.created_ns = Some(seconds_to_ns(value)),
+            (Acc::Number(slot), _) => {
+                *slot = value;
+                point.time_ns = time_ns;
+            }
+            (Acc::Histogram(h), Role::Bucket) => {
+                let le = relabel::get(&labels, "le")
+                    .parse::<f64>()
+                    .unwrap_or(f64::INFINITY);
+                h.buckets.push((le, value));
+                point.time_ns = time_ns;
+            }
+            (Acc::Histogram(h), Role::Count) => h.count = Some(value),
+            (Acc::Histogram(h), Role::Sum) => h.sum = Some(value),
+            (Acc::Summary(s), Role::Quantile) => {
+                let q = relabel::get(&labels, "quantile")
+                    .parse::<f64>()
+                    .unwrap_or(f64::NAN);
+                s.quantiles.push((q, value));
+                point.time_ns = time_ns;
+            }
+            (Acc::Summary(s), Role::Count) => {
+                s.count = Some(value);
+                point.time_ns = time_ns;
+            }
+            (Acc::Summary(s), Role::Sum) => s.sum = Some(value),
+            _ => {}
+        }
+        if let Some(exemplar) = &sample.exemplar {
+            if matches!(kind, Kind::Counter | Kind::Histogram) {
+                point.exemplars.push(convert_exemplar(exemplar));
+            }
+        }
+        labels.clear();
+        self.labels = labels;
+        Ok(())
+    }
+
+    /// Prometheus' rules: with honor_labels the scraped value wins; without, a clashing
+    /// scraped label is kept as `exported_<name>` and the target's value is set.
+    fn merge_target_labels(&self, labels: &mut LabelSet) {
+        for (name, value) in &self.target.labels {
+            let existing = relabel::get(labels, name).to_string();
+            if self.options.honor_labels {
+                if existing.is_empty() {
+                    labels.push((name.clone(), value.clone()));
+                }
+                continue;
+            }
+            if !existing.is_empty() {
+                let mut exported = format!("exported_{name}");
+                while !relabel::get(labels, &exported).is_empty() {
+                    exported = format!("exported_{exported}");
+                }
+                labels.push((exported, existing));
+            }
+            relabel::set(labels, name, value.clone());
+        }
+    }
+
+    fn check_label_limits(&self, labels: &LabelSet) -> Result<(), LimitError> {
+        let o = self.options;
+        if o.label_limit > 0 && labels.len() > o.label_limit {
+            return Err(LimitError::LabelLimit(format!(
+                "{} labels, limit {}",
+                labels.len(),
+                o.label_limit
+            )));
+        }
+        for (name, value) in labels {
+            if o.label_name_length_limit > 0 && name.len() > o.label_name_length_limit {
+                return Err(LimitError::LabelLimit(format!(
+                    "label name `{name}` longer than {}",
+                    o.label_name_length_limit
+                )));
+            }
+            if o.label_value_length_limit > 0 && value.len() > o.label_value_length_limit {
+                return Err(LimitError::LabelLimit(format!(
+                    "value of label `{name}` longer than {}",
+                    o.label_value_length_limit
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn resource(&mut self, labels: &LabelSet) -> &mut ResourceAcc {
+        let job = relabel::get(labels, "job");
+        let instance = relabel::get(labels, "instance");
+        let index = match self
+            .resources
+            .iter()
+            .position(|r| r.job == job && r.instance == instance)
+        {
+            Some(index) => index,
+            None => {
+                self.resources.push(ResourceAcc::new(job, instance));
+                self.resources.len() - 1
+            }
+        };
+        &mut self.resources[index]
+    }
+
+    /// Ends a successful scrape: start times, histogram buckets, stale markers for
+    /// vanished series, the synthetic series. Returns the OTLP and the counts.
+    pub fn finish(
+        mut self,
+        memory: &mut TargetMemory,
+        duration_seconds: f64,
+    ) -> (Vec<ResourceMetrics>, ScrapeCounts) {
+        for (job, instance, labels) in std::mem::take(&mut self.target_info) {
+            let resource = self.resource(&vec![("job".into(), job), ("instance".into(), instance)]);
+            resource
+                .extra
+                .extend(labels.iter().map(|(k, v)| kv(k.as_str(), v.as_str())));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let now = self.now_ns;
+        for resource in &mut self.resources {
+            for metric in &mut resource.metrics {
+                for point in &mut metric.points {
+                    let id = hash_one((&resource.job, &resource.instance, &metric.name, point.key));
+                    seen.insert(id);
+                    let value = point.acc.monotonic_value();
+                    let entry = memory.series.entry(id);
+                    let state = entry.or_insert_with(|| {
+                        self.counts.series_added += 1;
+                        SeriesMemory {
+                            start_ns: point.time_ns.min(now),
+                            last_value: value,
+                            last_time_ns: point.time_ns,
+                            template: Arc::new(StaleTemplate {
+                                job: resource.job.clone(),
+                                instance: resource.instance.clone(),
+                                metric: metric.name.clone(),
+                                kind: metric.kind,
+                                attributes: point.attributes.clone(),
+                            }),
+                        }
+                    });
+                    if value < state.last_value {
+                        // A counter reset: the new run started after the previous scrape.
+                        state.start_ns = state.last_time_ns;
+                    }
+                    state.last_value = value;
+                    state.last_time_ns = point.time_ns;
+                    if point.created_ns.is_none() {
+                        point.created_ns = Some(state.start_ns);
+                    }
+                }
+            }
+        }
+        let mut out: Vec<ResourceMetrics> = self
+            .resources
+            .into_iter()
+            .map(ResourceAcc::into_otlp(self.target))
+            .collect();
+        write_stale_markers(memory, |id| !seen.contains(&id), now, self.target, &mut out);
+        let target_index = target_resource(&mut out, self.target);
+        let counts = self.counts;
+        push_synthetic(
+            &mut out[target_index],
+            self.target,
+            self.options,
+            now,
+            true,
+            duration_seconds,
+            counts,
+        );
+        (out, counts)
+    }
+}
+
+impl Acc {
+    /// The value whose decrease means a reset (counters, histogram and summary counts).
+    fn monotonic_value(&self) -> f64 {
+        match self {
+            Acc::Number(v) => *v,
+            Acc::Histogram(h) => h
+                .count
+                .or(h.buckets.iter().map(|b| b.1).reduce(f64::max))
+                .unwrap_or(0.0),
+            Acc::Summary(s) => s.count.unwrap_or(0.0),
+        }
+    }
+}
+
+fn convert_exemplar(exemplar: &crate::parser::Exemplar<'_>) -> OtlpExemplar {
+    let mut out = OtlpExemplar {
+        time_unix_nano: exemplar
+            .timestamp_ms
+            .map_or(0, |ms| (ms.max(0) as u64).saturating_mul(1_000_000)),
+        value: Some(exemplar::Value::AsDouble(exemplar.value)),
+        ..Default::default()
+    };
+    for (name, value) in exemplar.labels.iter() {
+        match (name, decode_hex(value)) {
+            ("trace_id", Some(bytes)) if bytes.len() == 16 => out.trace_id = bytes,
+            ("span_id", Some(bytes)) if bytes.len() == 8 => out.span_id = bytes,
+            _ => out.filtered_attributes.push(kv(name, value)),
+        }
+    }
+    out
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl ResourceAcc {
+    fn new(job: &str, instance: &str) -> Self {
+        Self {
+            job: job.to_string(),
+            instance: instance.to_string(),
+            extra: Vec::new(),
+            metrics: Vec::new(),
+            by_name: HashMap::new(),
+        }
+    }
+
+    fn metric(&mut self, name: &str, kind: Kind, help: &str, unit: &str) -> &mut MetricAcc {
+        let index = match self.by_name.get(name) {
+            Some(&index) => index,
+            None => {
+                self.metrics.push(MetricAcc {
+                    name: name.to_string(),
+                    kind,
+                    help: help.to_string(),
+                    unit: unit.to_string(),
+                    points: Vec::new(),
+                    by_key: HashMap::new(),
+                });
+                self.by_name
+                    .insert(name.to_string(), self.metrics.len() - 1);
+                self.metrics.len() - 1
+            }
+        };
+        &mut self.metrics[index]
+    }
+
+    fn into_otlp(target: &TargetInfo) -> impl Fn(ResourceAcc) -> ResourceMetrics + '_ {
+        move |acc| {
+            let mut resource = empty_resource(target, &acc.job, &acc.instance);
+            if let Some(resource) = resource.resource.as_mut() {
+                for extra in acc.extra {
+                    resource.attributes.retain(|a| a.key != extra.key);
+                    resource.attributes.push(extra);
+                }
+            }
+            resource.scope_metrics[0].metrics =
+                acc.metrics.into_iter().map(MetricAcc::into_otlp).collect();
+            resource
+        }
+    }
+}
+
+fn empty_resource(target: &TargetInfo, job: &str, instance: &str) -> ResourceMetrics {
+    let mut attributes = vec![kv("service.name", job), kv("service.instance.id", instance)];
+    if job == target.job() && instance == target.instance() {
+        attributes.push(kv("server.address", target.host.as_str()));
+        if let Some(port) = target.port {
+            attributes.push(kv_int("server.port", i64::from(port)));
+        }
+        attributes.push(kv("url.scheme", target.scheme.as_str()));
+    }
+    ResourceMetrics {
+        resource: Some(Resource {
+            attributes,
+            ..Default::default()
+        }),
+        scope_metrics: vec![ScopeMetrics {
+            scope: Some(InstrumentationScope {
+                name: SCOPE_NAME.into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                ..Default::default()
+            }),
+            metrics: Vec::new(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+impl MetricAcc {
+    fn into_otlp(self) -> Metric {
+        let kind = self.kind;
+        let data = match kind {
+            Kind::Gauge | Kind::Counter => {
+                let points = self
+                    .points
+                    .into_iter()
+                    .map(|p| {
+                        let value = match p.acc {
+                            Acc::Number(v) => v,
+                            _ => f64::NAN,
+                        };
+                        NumberDataPoint {
+                            attributes: p.attributes,
+                            start_time_unix_nano: if kind == Kind::Counter {
+                                p.created_ns.unwrap_or(0)
+                            } else {
+                                0
+                            },
+                            time_unix_nano: p.time_ns,
+                            exemplars: p.exemplars,
+                            value: Some(number_data_point::Value::AsDouble(value)),
+                            ..Default::default()
+                        }
+                    })
+                    .collect();
+                if kind == Kind::Counter {
+                    metric::Data::Sum(Sum {
+                        data_points: points,
+                        aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                        is_monotonic: true,
+                    })
+                } else {
+                    metric::Data::Gauge(Gauge {
+                        data_points: points,
+                    })
+                }
+            }
+            Kind::Histogram => metric::Data::Histogram(Histogram {
+                data_points: self.points.into_iter().map(histogram_point).collect(),
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            }),
+            Kind::Summary => metric::Data::Summary(Summary {
+                data_points: self.points.into_iter().map(summary_point).collect(),
+            }),
+        };
+        Metric {
+            name: self.name,
+            description: self.help,
+            unit: self.unit,
+            data: Some(data),
+            ..Default::default()
+        }
+    }
+}
+
+/// Cumulative Prometheus buckets to OTLP's explicit bounds and per-bucket counts.
+fn histogram_point(point: Point) -> HistogramDataPoint {
+    let Acc::Histogram(mut h) = point.acc else {
+        return HistogramDataPoint::default();
+    };
+    h.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut bounds = Vec::with_capacity(h.buckets.len());
+    let mut counts = Vec::with_capacity(h.buckets.len() + 1);
+    let mut previous = 0.0;
+    for &(le, cumulative) in &h.buckets {
+        let in_bucket = (cumulative - previous).max(0.0);
+        previous = previous.max(cumulative);
+        if le == f64::INFINITY {
+            counts.push(in_bucket as u64);
+        } else {
+            bounds.push(le);
+            counts.push(in_bucket as u64);
+        }
+    }
+    let count = h.count.unwrap_or(previous);
+    if h.buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        counts.push((count - previous).max(0.0) as u64);
+    }
+    HistogramDataPoint {
+        attributes: point.attributes,
+        start_time_unix_nano: point.created_ns.unwrap_or(0),
+        time_unix_nano: point.time_ns,
+        count: count.max(0.0) as u64,
+        sum: h.sum,
+        bucket_counts: counts,
+        explicit_bounds: bounds,
+        exemplars: point.exemplars,
+        ..Default::default()
+    }
+}
+
+fn summary_point(point: Point) -> SummaryDataPoint {
+    let Acc::Summary(mut s) = point.acc else {
+        return SummaryDataPoint::default();
+    };
+    s.quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
+    SummaryDataPoint {
+        attributes: point.attributes,
+        start_time_unix_nano: point.created_ns.unwrap_or(0),
+        time_unix_nano: point.time_ns,
+        count: s.count.unwrap_or(0.0).max(0.0) as u64,
+        sum: s.sum.unwrap_or(0.0),
+        quantile_values: s
+            .quantiles
+            .into_iter()
+            .map(|(quantile, value)| ValueAtQuantile { quantile, value })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Appends stale markers for the remembered series `vanished` selects, and forgets them.
+fn write_stale_markers(
+    memory: &mut TargetMemory,
+    vanished: impl Fn(u64) -> bool,
+    now_ns: u64,
+    target: &TargetInfo,
+    out: &mut Vec<ResourceMetrics>,
+) {
+    let gone: Vec<u64> = memory
+        .series
+        .keys()
+        .copied()
+        .filter(|id| vanished(*id))
+        .collect();
+    for id in gone {
+        let Some(series) = memory.series.remove(&id) else {
+            continue;
+        };
+        let t = &series.template;
+        let index = match out.iter().position(|r| resource_is(r, &t.job, &t.instance)) {
+            Some(index) => index,
+            None => {
+                out.push(empty_resource(target, &t.job, &t.instance));
+                out.len() - 1
+            }
+        };
+        let metrics = &mut out[index].scope_metrics[0].metrics;
+        let attributes = t.attributes.clone();
+        let time = now_ns;
+        let data = match t.kind {
+            Kind::Gauge => metric::Data::Gauge(Gauge {
+                data_points: vec![stale_number(attributes, time)],
+            }),
+            Kind::Counter => metric::Data::Sum(Sum {
+                data_points: vec![stale_number(attributes, time)],
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            }),
+            Kind::Histogram => metric::Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint {
+                    attributes,
+                    time_unix_nano: time,
+                    flags: FLAG_NO_RECORDED_VALUE,
+                    ..Default::default()
+                }],
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            }),
+            Kind::Summary => metric::Data::Summary(Summary {
+                data_points: vec![SummaryDataPoint {
+                    attributes,
+                    time_unix_nano: time,
+                    flags: FLAG_NO_RECORDED_VALUE,
+                    ..Default::default()
+                }],
+            }),
+        };
+        metrics.push(Metric {
+            name: t.metric.clone(),
+            data: Some(data),
+            ..Default::default()
+        });
+    }
+}
+
+fn stale_number(attributes: Vec<KeyValue>, time_unix_nano: u64) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes,
+        time_unix_nano,
+        flags: FLAG_NO_RECORDED_VALUE,
+        value: Some(number_data_point::Value::AsDouble(f64::from_bits(
+            STALE_NAN,
+        ))),
+        ..Default::default()
+    }
+}
+
+fn resource_is(resource: &ResourceMetrics, job: &str, instance: &str) -> bool {
+    let attributes = resource
+        .resource
+        .as_ref()
+        .map_or(&[][..], |r| &r.attributes[..]);
+    let get = |key: &str| {
+        attributes.iter().find(|a| a.key == key).and_then(|a| {
+            match a.value.as_ref()?.value.as_ref()? {
+                any_value::Value::StringValue(s) => Some(s.as_str()),
+                _ => None,
+            }
+        })
+    };
+    get("service.name") == Some(job) && get("service.instance.id") == Some(instance)
+}
+
+fn target_resource(out: &mut Vec<ResourceMetrics>, target: &TargetInfo) -> usize {
+    match out
+        .iter()
+        .position(|r| resource_is(r, target.job(), target.instance()))
+    {
+        Some(index) => index,
+        None => {
+            out.push(empty_resource(target, target.job(), target.instance()));
+            out.len() - 1
+        }
+    }
+}
+
+/// `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
+/// `scrape_samples_post_metric_relabeling`, `scrape_series_added`, with the target's
+/// labels, as Prometheus writes them.
+fn push_synthetic(
+    resource: &mut ResourceMetrics,
+    target: &TargetInfo,
+    options: &Options,
+    now_ns: u64,
+    up: bool,
+    duration_seconds: f64,
+    counts: ScrapeCounts,
+) {
+    let mut attributes: Vec<KeyValue> = target
+        .labels
+        .iter()
+        .filter(|(k, _)| k != "job" && k != "instance")
+        .map(|(k, v)| kv(k.as_str(), v.as_str()))
+        .collect();
+    for (key, value) in &options.external_labels {
+        if !attributes.iter().any(|a| &a.key == key) {
+            attributes.push(kv(key.as_str(), value.as_str()));
+        }
+    }
+    let gauge = |name: &str, help: &str, value: f64| Metric {
+        name: name.into(),
+        description: help.into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vec![NumberDataPoint {
+                attributes: attributes.clone(),
+                time_unix_nano: now_ns,
+                value: Some(number_data_point::Value::AsDouble(value)),
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let metrics = &mut resource.scope_metrics[0].metrics;
+    metrics.push(gauge(
+        "up",
+        "1 if the last scrape of the target succeeded, else 0.",
+        if up { 1.0 } else { 0.0 },
+    ));
+    metrics.push(gauge(
+        "scrape_duration_seconds",
+        "Duration of the scrape.",
+        duration_seconds,
+    ));
+    metrics.push(gauge(
+        "scrape_samples_scraped",
+        "Samples the target exposed.",
+        counts.scraped as f64,
+    ));
+    metrics.push(gauge(
+        "scrape_samples_post_metric_relabeling",
+        "Samples left after metric relabeling.",
+        counts.post_relabel as f64,
+    ));
+    metrics.push(gauge(
+        "scrape_series_added",
+        "Series not seen in the previous scrape.",
+        counts.series_added as f64,
+    ));
+}
+
+/// The OTLP of a failed scrape: `up` 0 and stale markers for every remembered series.
+pub fn failed_scrape(
+    target: &TargetInfo,
+    options: &Options,
+    memory: &mut TargetMemory,
+    now_ns: u64,
+    duration_seconds: f64,
+) -> Vec<ResourceMetrics> {
+    let mut out = Vec::new();
+    write_stale_markers(memory, |_| true, now_ns, target, &mut out);
+    let index = target_resource(&mut out, target);
+    push_synthetic(
+        &mut out[index],
+        target,
+        options,
+        now_ns,
+        false,
+        duration_seconds,
+        ScrapeCounts::default(),
+    );
+    out
+}
+
+/// Stale markers for everything a removed target ever reported, including the
+/// synthetic series.
+pub fn removed_target(
+    target: &TargetInfo,
+    options: &Options,
+    memory: &mut TargetMemory,
+    now_ns: u64,
+) -> Vec<ResourceMetrics> {
+    let mut out = Vec::new();
+    write_stale_markers(memory, |_| true, now_ns, target, &mut out);
+    let index = target_resource(&mut out, target);
+    let mut synthetic = empty_resource(target, target.job(), target.instance());
+    push_synthetic(
+        &mut synthetic,
+        target,
+        options,
+        now_ns,
+        false,
+        0.0,
+        ScrapeCounts::default(),
+    );
+    for mut metric in synthetic.scope_metrics.remove(0).metrics {
+        if let Some(metric::Data::Gauge(gauge)) = metric.data.as_mut() {
+            for point in &mut gauge.data_points {
+                point.flags = FLAG_NO_RECORDED_VALUE;
+                point.value = Some(number_data_point::Value::AsDouble(f64::from_bits(
+                    STALE_NAN,
+                )));
+            }
+        }
+        out[index].scope_metrics[0].metrics.push(metric);
+    }
+    out
+}

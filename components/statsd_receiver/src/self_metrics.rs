@@ -1,0 +1,69 @@
+//! The receiver's own metrics, fetched once at start so the hot path only does atomic
+//! additions (and those once per datagram, not per line).
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use weir_api::telemetry::Telemetry;
+use weir_api::Signal;
+
+use crate::reason::Reason;
+
+#[derive(Clone, Debug)]
+pub struct SelfMetrics {
+    /// `weir_statsd_receiver_invalid_lines{receiver, reason}`, indexed by [`Reason::index`].
+    pub invalid_lines: Vec<Counter>,
+    /// `weir_statsd_receiver_lines{receiver}`: metric lines aggregated.
+    pub lines: Counter,
+    /// `weir_statsd_receiver_kernel_drops{receiver}`: datagrams the kernel dropped
+    /// because a socket's receive buffer was full.
+    pub kernel_drops: Counter,
+    /// `weir_statsd_receiver_series{receiver}`: series in the last flushed interval.
+    pub series: Gauge,
+    /// DogStatsD events and service checks with no logs pipeline to take them.
+    pub events_without_pipeline: Counter,
+    /// Events beyond the per-interval buffer.
+    pub events_over_limit: Counter,
+    /// Observations of a type whose observer is `disabled`.
+    pub observations_disabled: Counter,
+}
+
+impl SelfMetrics {
+    pub fn new(telemetry: &Telemetry, receiver: &str) -> Self {
+        let invalid_lines = Reason::ALL
+            .iter()
+            .map(|reason| {
+                telemetry.counter(
+                    "weir_statsd_receiver_invalid_lines",
+                    "StatsD lines rejected, by reason.",
+                    &[("receiver", receiver), ("reason", reason.as_str())],
+                )
+            })
+            .collect();
+        let labels = [("receiver", receiver)];
+        Self {
+            invalid_lines,
+            lines: telemetry.counter(
+                "weir_statsd_receiver_lines",
+                "StatsD metric lines parsed and aggregated.",
+                &labels,
+            ),
+            kernel_drops: telemetry.counter(
+                "weir_statsd_receiver_kernel_drops",
+                "Datagrams dropped by the kernel because the receiver's socket buffer was full (from /proc/net/udp).",
+                &labels,
+            ),
+            series: telemetry.gauge(
+                "weir_statsd_receiver_series",
+                "Series in the last aggregation interval.",
+                &labels,
+            ),
+            events_without_pipeline: telemetry.dropped(receiver, Signal::Logs, "no_logs_pipeline"),
+            events_over_limit: telemetry.dropped(receiver, Signal::Logs, "event_buffer_full"),
+            observations_disabled: telemetry.dropped(receiver, Signal::Metrics, "observer_disabled"),
+        }
+    }
+
+    pub fn invalid(&self, reason: Reason) -> &Counter {
+        &self.invalid_lines[reason.index()]
+    }
+}
