@@ -179,3 +179,48 @@ def test_shipped_default_example_matches_the_embedded_default():
     embedded = (REPO / "collector" / "bin" / "src" / "default.yaml").read_text()
     shipped = (REPO / "examples" / "default.yaml").read_text().split("\n", 1)[1]
     assert shipped == embedded
+
+
+def test_json_logs_per_service_telemetry(tmp_path):
+    import json
+
+    from harness import free_port
+
+    port = free_port()
+    config = tmp_path / "json-logs.yaml"
+    config.write_text(f"""
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:{port}
+exporters:
+  debug:
+service:
+  telemetry:
+    logs:
+      level: info
+      encoding: json
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [debug]
+""")
+    proc = subprocess.Popen([weir_binary(), "--config", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/v1/logs", timeout=1)[0] == 405, timeout=20,
+                   what="otlp http up")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        lines = [line for line in proc.stderr.read().decode().splitlines() if line.strip()]
+        assert lines, "no log lines"
+        records = [json.loads(line) for line in lines]
+        assert all("level" in r and "timestamp" in r for r in records)
+        assert any("ready" in json.dumps(r).lower() for r in records)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -75,6 +75,7 @@ type Sinks = Arc<Mutex<Vec<(ComponentId, Arc<Sink>)>>>;
 #[derive(Default)]
 struct Sink {
     items: AtomicUsize,
+    batch_sizes: Mutex<Vec<usize>>,
     dead: AtomicBool,
     fail_retryable: AtomicBool,
 }
@@ -89,6 +90,7 @@ impl Exporter for Sink {
             return Err(ExportError::retryable("down"));
         }
         self.items.fetch_add(batch.item_count(), Ordering::SeqCst);
+        self.batch_sizes.lock().unwrap().push(batch.item_count());
         Ok(())
     }
 }
@@ -380,4 +382,46 @@ async fn block_on_overflow_pushes_back_to_the_receiver() {
     assert_eq!(h.metric("otelcol_exporter_enqueue_failed_spans_total"), 0.0);
     h.stop.cancel();
     let _ = h.run.await.unwrap();
+}
+
+const EXPORTER_SIDE_BATCHING: &str = r#"
+receivers:
+  scripted:
+exporters:
+  sink:
+    sending_queue:
+      batch:
+        min_size: 10
+        max_size: 12
+        flush_timeout: 1h
+service:
+  pipelines:
+    traces:
+      receivers: [scripted]
+      exporters: [sink]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_queue_batch_groups_like_the_batch_processor() {
+    let h = start(EXPORTER_SIDE_BATCHING, |_| {});
+    for _ in 0..25 {
+        h.feed.send(spans(1)).await.unwrap();
+    }
+    let sink = h.sink("sink");
+    // Two full batches leave before the (very long) flush timeout; the rest waits.
+    wait_for("two batches of at least min_size", || {
+        sink.items.load(Ordering::SeqCst) == 20
+    })
+    .await;
+    assert!(sink
+        .batch_sizes
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|&n| (10..=12).contains(&n)));
+    // Shutdown flushes what the exporter-side batcher still holds.
+    h.stop.cancel();
+    let sink_after = sink.clone();
+    assert_eq!(h.run.await.unwrap().unwrap().undelivered_items, 0);
+    assert_eq!(sink_after.items.load(Ordering::SeqCst), 25);
 }
