@@ -28,16 +28,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
-  [ "$policy_created" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
-  # The packages may have started their services anyway (no systemd here usually); stop
-  # only processes that run the packaged config, by PID.
-  for name in prometheus prometheus-node-exporter; do
-    for pid in $(pgrep -x "$name" || true); do
-      if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qv -- "--web.listen-address=127.0.0.1:"; then
-        kill "$pid" 2>/dev/null || true
-      fi
-    done
-  done
+  if [ "$policy_created" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 # --- Python venv with the OpenTelemetry SDK and StatsD clients -------------------------
