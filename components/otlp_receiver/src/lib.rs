@@ -8,7 +8,7 @@
 //! Collector's do.
 //!
 //! - [`config`]: the Collector-shaped configuration and its checks.
-//! - `grpc_server`: the three generated tonic services.
+//! - `grpc_server`: the three OTLP services on tonic, decoding and refusing in Weir's code.
 //! - `http_server`: routing, body limits, decompression, CORS and the status codes of OTLP/HTTP.
 
 pub mod config;

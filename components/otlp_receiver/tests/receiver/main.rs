@@ -7,4 +7,5 @@
 
 mod grpc;
 mod http;
+mod refusals;
 mod support;

@@ -294,3 +294,41 @@ pub fn conformance_example(name: &str) -> Vec<u8> {
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
+
+/// One gRPC message frame: the compressed flag, the big-endian length, the bytes.
+pub fn grpc_frame(compressed: bool, message: &[u8]) -> Vec<u8> {
+    let mut frame = vec![u8::from(compressed)];
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(message);
+    frame
+}
+
+/// Calls `/<service>/Export` over cleartext HTTP/2 with a hand-made body, so a test can
+/// send what no well-behaved gRPC client would. Returns the status from the trailers,
+/// or from the headers of a trailers-only answer.
+pub async fn grpc_raw(
+    addr: SocketAddr,
+    service: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> tonic::Status {
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let mut request = http::Request::post(format!("http://{addr}/{service}/Export"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = client
+        .request(request.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "gRPC answers travel in HTTP 200");
+    let head = response.headers().clone();
+    let collected = response.into_body().collect().await.unwrap();
+    tonic::Status::from_header_map(&head)
+        .or_else(|| tonic::Status::from_header_map(collected.trailers()?))
+        .expect("a grpc-status in the headers or the trailers")
+}

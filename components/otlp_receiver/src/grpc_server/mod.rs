@@ -1,0 +1,89 @@
+//! OTLP/gRPC: the three OTLP services on one tonic server.
+//!
+//! tonic serves HTTP/2, keepalive, connection age and graceful shutdown; each service
+//! is hand-written ([`export`]) over a codec that yields the raw message ([`codec`]), so
+//! decoding, size and decompression refusals are Weir's to count and answer.
+
+mod codec;
+mod export;
+
+use std::net::SocketAddr;
+
+use futures_util::future::BoxFuture;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use weir_api::{ReceiverOutput, StartError};
+
+use crate::config::GrpcConfig;
+use crate::endpoint;
+use export::{ExportService, Handler, Logs, Metrics, Traces};
+
+/// A bound, not yet serving, gRPC server.
+pub struct GrpcServer {
+    listener: TcpListener,
+    config: GrpcConfig,
+    handler: Handler,
+}
+
+impl GrpcServer {
+    pub async fn bind(config: &GrpcConfig, output: ReceiverOutput) -> Result<Self, StartError> {
+        let listener = endpoint::listen(&config.endpoint, "grpc").await?;
+        Ok(Self {
+            listener,
+            config: config.clone(),
+            handler: Handler {
+                output,
+                include_metadata: config.include_metadata,
+                max_message_size: config.max_recv_msg_size(),
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until `shutdown`, then stops accepting and lets in-flight calls finish.
+    pub fn serve(self, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
+        let addr = self.local_addr();
+        let config = self.config;
+        let handler = self.handler;
+        let mut server = tonic::transport::Server::builder().max_concurrent_streams(
+            match config.max_concurrent_streams {
+                0 => None,
+                n => Some(n),
+            },
+        );
+        if let Some(params) = config
+            .keepalive
+            .as_ref()
+            .and_then(|k| k.server_parameters.as_ref())
+        {
+            server = server
+                .http2_keepalive_interval(params.time)
+                .http2_keepalive_timeout(params.timeout);
+            if let Some(age) = params.max_connection_age {
+                server = server.max_connection_age(age);
+            }
+            if let Some(grace) = params.max_connection_age_grace {
+                server = server.max_connection_age_grace(grace);
+            }
+        }
+        let router = server
+            .add_service(ExportService::<Traces>::new(handler.clone()))
+            .add_service(ExportService::<Metrics>::new(handler.clone()))
+            .add_service(ExportService::<Logs>::new(handler));
+        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        Box::pin(async move {
+            tracing::info!(endpoint = ?addr, "otlp receiver: gRPC server started");
+            if let Err(err) = router
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %err, "otlp receiver: gRPC server failed");
+            }
+            tracing::info!(endpoint = ?addr, "otlp receiver: gRPC server stopped");
+        })
+    }
+}
