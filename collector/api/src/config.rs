@@ -9,6 +9,42 @@
 use serde::de::DeserializeOwned;
 use weir_config::{ComponentProblem, Value};
 
+use crate::BuildError;
+
+/// A component config with checks serde cannot express: ranges, keys that exclude each
+/// other, files that must be named together.
+pub trait Validate {
+    /// Every problem, each with its key path inside the section.
+    fn problems(&self) -> Vec<ComponentProblem>;
+}
+
+/// [`parse`] then [`Validate::problems`]: every problem, for a factory's `check`.
+pub fn check_valid<T: DeserializeOwned + Validate>(section: &Value) -> Vec<ComponentProblem> {
+    match parse::<T>(section) {
+        Ok(config) => config.problems(),
+        Err(problem) => vec![problem],
+    }
+}
+
+/// [`parse`] then [`Validate::problems`]: the config, or a [`BuildError`] naming the first
+/// problem's key path, for a factory's `build`.
+pub fn parse_valid<T: DeserializeOwned + Validate>(section: &Value) -> Result<T, BuildError> {
+    let config = parse::<T>(section).map_err(|problem| build_error(&problem))?;
+    match config.problems().first() {
+        Some(problem) => Err(build_error(problem)),
+        None => Ok(config),
+    }
+}
+
+/// `key.path: message`, or the message alone for a problem with the whole section.
+pub fn build_error(problem: &ComponentProblem) -> BuildError {
+    if problem.path.is_empty() {
+        BuildError(problem.message.clone())
+    } else {
+        BuildError(format!("{}: {}", problem.path.join("."), problem.message))
+    }
+}
+
 /// Deserializes `section` into `T`, treating null as an empty mapping.
 pub fn parse<T: DeserializeOwned>(section: &Value) -> Result<T, ComponentProblem> {
     let empty = Value::Mapping(Default::default());

@@ -34,6 +34,12 @@ pub struct Config {
     pub sending_queue: QueueSettings,
 }
 
+impl weir_api::config::Validate for Config {
+    fn problems(&self) -> Vec<ComponentProblem> {
+        check_config(self)
+    }
+}
+
 fn check_config(config: &Config) -> Vec<ComponentProblem> {
     let mut problems = Vec::new();
     if config.path.as_os_str().is_empty() {
@@ -116,17 +122,11 @@ impl ExporterFactory for Factory {
     }
 
     fn check(&self, config: &Value) -> Vec<ComponentProblem> {
-        match weir_api::config::parse::<Config>(config) {
-            Ok(parsed) => check_config(&parsed),
-            Err(problem) => vec![problem],
-        }
+        weir_api::config::check_valid::<Config>(config)
     }
 
     fn build(&self, _ctx: BuildContext, config: &Value) -> Result<BuiltExporter, BuildError> {
-        let parsed: Config = weir_api::config::parse(config).map_err(|p| BuildError(p.message))?;
-        if let Some(problem) = check_config(&parsed).into_iter().next() {
-            return Err(BuildError(problem.message));
-        }
+        let parsed: Config = weir_api::config::parse_valid(config)?;
         let mut queue = parsed.sending_queue.clone();
         // One writer: ordering in the file follows the queue.
         queue.num_consumers = 1;

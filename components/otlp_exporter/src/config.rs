@@ -152,7 +152,7 @@ pub struct Target {
 
 impl Config {
     /// Problems serde cannot see. Paths are relative to the component's section.
-    pub fn semantic_problems(&self) -> Vec<ComponentProblem> {
+    fn semantic_problems(&self) -> Vec<ComponentProblem> {
         let mut problems = Vec::new();
         if let Err(message) = self.target() {
             problems.push(problem(&["endpoint"], message));
@@ -310,6 +310,12 @@ pub(crate) fn problem(path: &[&str], message: impl Into<String>) -> ComponentPro
         path: path.iter().map(|s| s.to_string()).collect(),
         message: message.into(),
         suggestion: None,
+    }
+}
+
+impl weir_api::config::Validate for Config {
+    fn problems(&self) -> Vec<ComponentProblem> {
+        self.semantic_problems()
     }
 }
 

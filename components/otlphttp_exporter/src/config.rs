@@ -210,7 +210,7 @@ impl Config {
     }
 
     /// Problems serde cannot see. Paths are relative to the component's section.
-    pub fn semantic_problems(&self) -> Vec<ComponentProblem> {
+    fn semantic_problems(&self) -> Vec<ComponentProblem> {
         let mut problems = Vec::new();
         let all_empty = self.endpoint.is_empty()
             && Signal::ALL
@@ -364,6 +364,12 @@ fn problem(path: &[&str], message: impl Into<String>) -> ComponentProblem {
         path: path.iter().map(|s| s.to_string()).collect(),
         message: message.into(),
         suggestion: None,
+    }
+}
+
+impl weir_api::config::Validate for Config {
+    fn problems(&self) -> Vec<ComponentProblem> {
+        self.semantic_problems()
     }
 }
 

@@ -41,22 +41,11 @@ impl ExporterFactory for OtlpHttpExporterFactory {
     }
 
     fn check(&self, config: &Value) -> Vec<ComponentProblem> {
-        match weir_api::config::parse::<Config>(config) {
-            Ok(config) => config.semantic_problems(),
-            Err(problem) => vec![problem],
-        }
+        weir_api::config::check_valid::<Config>(config)
     }
 
     fn build(&self, _ctx: BuildContext, config: &Value) -> Result<BuiltExporter, BuildError> {
-        let config: Config = weir_api::config::parse(config)
-            .map_err(|p| BuildError(format!("{}: {}", p.path.join("."), p.message)))?;
-        if let Some(problem) = config.semantic_problems().into_iter().next() {
-            return Err(BuildError(format!(
-                "{}: {}",
-                problem.path.join("."),
-                problem.message
-            )));
-        }
+        let config: Config = weir_api::config::parse_valid(config)?;
         let exporter = OtlpHttpExporter::new(&config).map_err(BuildError)?;
         Ok(BuiltExporter {
             exporter: Arc::new(exporter),

@@ -228,7 +228,7 @@ impl Config {
     }
 
     /// Semantic checks beyond the types.
-    pub fn problems(&self) -> Vec<ComponentProblem> {
+    fn semantic_problems(&self) -> Vec<ComponentProblem> {
         let mut problems = Vec::new();
         let mut problem = |path: &[&str], message: String| {
             problems.push(ComponentProblem {
@@ -312,9 +312,16 @@ impl Config {
     }
 }
 
+impl weir_api::config::Validate for Config {
+    fn problems(&self) -> Vec<ComponentProblem> {
+        self.semantic_problems()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weir_api::config::Validate;
 
     fn parse(yaml: &str) -> Result<Config, ComponentProblem> {
         let value: weir_api::Value = serde_yaml_ng::from_str(yaml).expect("yaml");

@@ -59,23 +59,11 @@ impl ReceiverFactory for StatsdFactory {
     }
 
     fn check(&self, config: &Value) -> Vec<ComponentProblem> {
-        match weir_api::config::parse::<Config>(config) {
-            Ok(parsed) => parsed.problems(),
-            Err(problem) => vec![problem],
-        }
+        weir_api::config::check_valid::<Config>(config)
     }
 
     fn build(&self, ctx: BuildContext, config: &Value) -> Result<Box<dyn Receiver>, BuildError> {
-        let parsed =
-            weir_api::config::parse::<Config>(config).map_err(|p| BuildError(p.message))?;
-        let problems = parsed.problems();
-        if let Some(problem) = problems.first() {
-            return Err(BuildError(format!(
-                "{}: {}",
-                problem.path.join("."),
-                problem.message
-            )));
-        }
+        let parsed: Config = weir_api::config::parse_valid(config)?;
         Ok(Box::new(StatsdReceiver::new(
             ctx.id.to_string(),
             parsed,
