@@ -15,6 +15,12 @@ use weir_config::{Config, Diagnostics, LoadOptions, Severity, Source};
 
 use cli::{Cli, Command, ConfigArgs};
 
+/// mimalloc instead of the system allocator: until `Batch` keeps wire bytes, every item
+/// is decoded into owned structs, and allocation dominated the CPU profile (see README's
+/// performance section).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The config `weir` runs with no `--config`.
 const DEFAULT_CONFIG: &str = include_str!("default.yaml");
 

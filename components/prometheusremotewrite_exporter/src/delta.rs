@@ -18,7 +18,9 @@
 //!
 //! A point seen before (same start and end, e.g. exported again) is not added twice.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
 use weir_proto::metrics::v1::exponential_histogram_data_point::Buckets;
@@ -71,7 +73,7 @@ enum Total {
 impl DeltaState {
     pub fn new(max_streams: usize, max_stale: Duration) -> Self {
         Self {
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             max_streams,
             max_stale,
             last_sweep: None,

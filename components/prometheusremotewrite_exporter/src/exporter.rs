@@ -17,8 +17,10 @@
 //! attempt stopped. The cache holds a clone of the batch, which pins its allocation, so
 //! the address used as the key cannot be reused by another batch while the entry lives.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::HashSet;
+
+use foldhash::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -150,7 +152,7 @@ impl Shard {
 }
 
 fn series_hash(series: &TimeSeries) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
     for label in &series.labels {
         label.name.hash(&mut h);
         label.value.hash(&mut h);
@@ -246,7 +248,7 @@ impl RemoteWriteExporter {
             shards: (0..shards)
                 .map(|_| {
                     tokio::sync::Mutex::new(Shard {
-                        newest: HashMap::new(),
+                        newest: HashMap::default(),
                         capacity: (options.max_series / shards).max(1),
                         max_idle: options.max_idle,
                     })
