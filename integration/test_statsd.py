@@ -9,7 +9,11 @@
   scaled by their sample rate, gauges after relative changes, set cardinality, timer
   count, sum, min and max;
 - DogStatsD events and service checks become log records when a logs pipeline takes
-  them, and are counted as dropped when only a metrics pipeline lists the receiver.
+  them, and are counted as dropped when only a metrics pipeline lists the receiver;
+- end to end into a real Prometheus (the issue's acceptance path): the same clients over
+  UDP, TCP and a unix datagram socket, weir -> `prometheusremotewrite` -> Prometheus 2.42,
+  and the test checks the exact values and series names through Prometheus' HTTP API
+  (see the section "into a real Prometheus" for how each statsd type is mapped).
 
 The clients sample with `random`; the tests pin it so every sampled call is sent (with
 its `@rate`), which makes the expected totals exact.
@@ -18,11 +22,20 @@ its `@rate`), which makes the expected totals exact.
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import free_port, free_udp_port, read_file_exporter_output, wait_until
+from harness import (
+    Prometheus,
+    free_port,
+    free_udp_port,
+    http_get,
+    read_file_exporter_output,
+    wait_until,
+)
 
 statsd = pytest.importorskip("statsd")
 dogstatsd_base = pytest.importorskip("datadog.dogstatsd.base")
@@ -291,4 +304,278 @@ def test_dogstatsd_set_cardinality(start_weir, tmp_path):
         dd.set("visitors", member, tags=["page:home"])
     dd.flush()
     wait_for(out, {("visitors", (("page", "home"),)): 3.0}, weir)
+    dd.close_socket()
+
+
+# ----------------------------------------------------------------- into a real Prometheus
+#
+# The same scripts, but weir remote-writes into a real Prometheus server (the Debian
+# package, 2.42) with the `prometheusremotewrite` exporter, and the test asks Prometheus'
+# HTTP API for the results.
+#
+# How each statsd type reaches Prometheus, and why the queries look as they do:
+# - counters, `is_monotonic_counter: false` (statsd package tests): delta, non-monotonic
+#   sums; the exporter adds the deltas up (delta -> cumulative) and writes a non-monotonic
+#   sum as a Prometheus gauge without a suffix: `hits` holds the running total, so its
+#   latest value is the total of everything sent (decrements included);
+# - counters, `is_monotonic_counter: true` (DogStatsD tests): cumulative monotonic sums,
+#   written as counters with the `_total` suffix (`orders_total`); a decrement is then
+#   rejected and counted as `negative_counter`;
+# - gauges and sets: gauges; dots become underscores (`queue.depth` -> `queue_depth`);
+# - timers (`ms`) are mapped to a summary with percentiles 0 and 100 because Prometheus
+#   keeps no min or max for histograms: quantile "0" is the interval's min, "1" its max.
+#   A summary point describes one interval (the receiver does not accumulate it), so the
+#   test adds `_count`/`_sum` over time and takes the extreme of the quantiles over time,
+#   which is exact however the observations fall into intervals;
+# - histograms (`h`) and distributions (`d`) keep the default, exponential histograms,
+#   which become native histograms: Prometheus 2.42 stores those only with
+#   `--enable-feature=native-histograms`, hence the subclass below. Their count and sum
+#   are checked exactly (`histogram_count`, `histogram_sum`, cumulative after the
+#   exporter's delta -> cumulative); min and max are not carried by native histograms
+#   (the file-exporter tests above check them).
+#
+# Sets count distinct members per interval, so the scripts send a set's members in one
+# datagram (statsd pipeline; DogStatsD buffering with the background flush off).
+
+PROMETHEUS_WEIR_CONFIG = """
+receivers:
+  statsd:
+    endpoint: {endpoint}
+    transport: {transport}
+    aggregation_interval: 1s
+    is_monotonic_counter: {monotonic}
+    timer_histogram_mapping:
+      - statsd_type: timing
+        observer_type: summary
+        summary:
+          percentiles: [0, 100]
+exporters:
+  prometheusremotewrite:
+    endpoint: {remote_write_url}
+service:
+  pipelines:
+    metrics:
+      receivers: [statsd]
+      exporters: [prometheusremotewrite]
+"""
+
+SCOPE = "weir/statsdreceiver"
+# Long enough to hold every sample a test writes.
+WINDOW = "[15m]"
+
+
+class NativeHistogramPrometheus(Prometheus):
+    """The harness' Prometheus, started with native histograms enabled (as in
+    test_remote_write.py)."""
+
+    def start(self) -> "NativeHistogramPrometheus":
+        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+        self._log = open(self.dir / "prometheus.log", "ab")
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={self.config_path}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-remote-write-receiver",
+                "--enable-feature=native-histograms",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: http_get(f"{self.url}/-/ready", timeout=1)[0] == 200, timeout=30,
+                   what="prometheus ready")
+        return self
+
+
+needs_prometheus = pytest.mark.skipif(
+    shutil.which("prometheus") is None and not Path("/usr/bin/prometheus").exists(),
+    reason="the Debian package `prometheus` is not installed",
+)
+
+
+@pytest.fixture
+def prometheus():
+    prom = NativeHistogramPrometheus()
+    try:
+        yield prom.start()
+    finally:
+        prom.cleanup()
+
+
+def prometheus_config(endpoint: str, transport: str, prom: Prometheus, monotonic: bool) -> str:
+    return PROMETHEUS_WEIR_CONFIG.format(
+        endpoint=endpoint,
+        transport=transport,
+        monotonic="true" if monotonic else "false",
+        remote_write_url=prom.remote_write_url,
+    )
+
+
+def scalar(prom: Prometheus, expr: str):
+    """The value of an instant query that must answer exactly one series, else None."""
+    result = prom.query(expr)
+    if len(result) != 1:
+        return None
+    return float(result[0]["value"][1])
+
+
+def wait_for_prometheus(prom: Prometheus, expected: dict, weir) -> None:
+    """Waits (bounded) until every PromQL expression answers its expected value."""
+    got: dict = {}
+
+    def check():
+        nonlocal got
+        got = {expr: scalar(prom, expr) for expr in expected}
+        return got == expected
+
+    try:
+        wait_until(check, timeout=30, interval=0.5, what="the expected values in Prometheus")
+    except TimeoutError:
+        pass
+    assert got == expected, f"weir log:\n{weir.log()}"
+
+
+def assert_series(prom: Prometheus, expected: set) -> None:
+    """Every series Prometheus holds is expected, by exact name and labels: the tags plus
+    the scope labels the exporter adds."""
+    found = set()
+    for labels in prom.series('{__name__=~".+"}'):
+        labels = dict(labels)
+        assert labels.pop("otel_scope_name") == SCOPE, labels
+        assert labels.pop("otel_scope_version"), labels
+        name = labels.pop("__name__")
+        found.add((name, tuple(sorted(labels.items()))))
+    assert found == expected
+
+
+def assert_nothing_lost(weir, invalid_lines: float = 0) -> None:
+    assert weir.metric("weir_statsd_receiver_invalid_lines_total") == invalid_lines
+    assert weir.metric("weir_statsd_receiver_kernel_drops_total") == 0
+    assert weir.metric("otelcol_receiver_refused_metric_points_total") == 0
+    assert weir.metric("otelcol_exporter_send_failed_metric_points_total") == 0
+    # A sample overtaken by a newer one of its series is left out and counted; that never
+    # changes the values checked, anything else would be a loss.
+    dropped = weir.metric("weir_items_dropped_total", component="prometheusremotewrite")
+    superseded = weir.metric("weir_items_dropped_total", component="prometheusremotewrite",
+                             reason="sample_older_than_delivered")
+    assert dropped == superseded, weir.metrics_text()
+
+
+def summary_queries(name: str, labels: str, count: int, total: float, low: float, high: float) -> dict:
+    """PromQL for a timer mapped to a summary with percentiles 0 and 100. `labels` is the
+    inside of a selector (`db="main"`) or empty. Each summary point covers one interval,
+    so counts and sums are added over time and the extremes taken over time."""
+    quantile = (lambda q: f'{{quantile="{q}",{labels}}}') if labels else (lambda q: f'{{quantile="{q}"}}')
+    selector = f"{{{labels}}}" if labels else ""
+    return {
+        f"sum_over_time({name}_count{selector}{WINDOW})": float(count),
+        f"sum_over_time({name}_sum{selector}{WINDOW})": total,
+        f"min_over_time({name}{quantile(0)}{WINDOW})": low,
+        f"max_over_time({name}{quantile(1)}{WINDOW})": high,
+    }
+
+
+STATSD_SERIES = {
+    ("hits", ()),
+    ("temperature", ()),
+    ("balance", ()),
+    ("users", ()),
+    ("latency", (("quantile", "0"),)),
+    ("latency", (("quantile", "1"),)),
+    ("latency_count", ()),
+    ("latency_sum", ()),
+}
+
+
+@needs_prometheus
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_statsd_client_into_prometheus(start_weir, prometheus, every_sample_sent, transport):
+    port = free_udp_port() if transport == "udp" else free_port()
+    weir = start_weir(prometheus_config(f"127.0.0.1:{port}", transport, prometheus, monotonic=False))
+    if transport == "udp":
+        client = statsd.StatsClient("127.0.0.1", port)
+    else:
+        client = statsd.TCPStatsClient("127.0.0.1", port, timeout=5)
+    sent = statsd_script(client)
+    client.close()
+
+    expected = {
+        # 1 + 1 + 5 at @0.5 (10) - 1: the exporter's running total of the delta sums.
+        "hits": float(sent[("hits", ())]),
+        "temperature": 17.5,  # 20, then -4 and +1.5
+        "balance": -7.0,  # the client sends 0|g then -7|g
+        "users": 3.0,  # alice, bob, alice, carol
+        # 10, 30 at @0.25 (counts 4), 20
+        **summary_queries("latency", "", count=6, total=150.0, low=10.0, high=30.0),
+    }
+    wait_for_prometheus(prometheus, expected, weir)
+    assert_series(prometheus, STATSD_SERIES)
+    assert_nothing_lost(weir)
+
+
+def dogstatsd_prometheus_script(dd) -> None:
+    tags = ["env:test", "service:shop"]
+    dd.increment("orders", tags=tags)
+    dd.increment("orders", 3, tags=tags, sample_rate=0.1)  # counts 30
+    dd.decrement("orders", 2, tags=tags)  # a monotonic counter refuses it: negative_counter
+    dd.gauge("queue.depth", 42, tags=["queue:emails"])
+    dd.gauge("queue.depth", 40, tags=["queue:emails"])
+    for member in ["u1", "u2", "u3", "u2"]:
+        dd.set("visitors", member, tags=["page:home"])
+    dd.timing("db.query", 5, tags=["db:main"])
+    dd.timing("db.query", 15, tags=["db:main"], sample_rate=0.5)  # counts 2
+    dd.histogram("payload", 100)
+    dd.histogram("payload", 300)
+    dd.histogram("payload", 0.5, sample_rate=0.25)  # counts 4
+    dd.distribution("render", 2.5, tags=["view:cart"])
+    dd.distribution("render", 7.5, tags=["view:cart"])
+    dd.flush()
+
+
+DOGSTATSD_QUERIES = {
+    'orders_total{env="test",service="shop"}': 31.0,  # 1 + 3 at @0.1; the -2 refused
+    'queue_depth{queue="emails"}': 40.0,
+    'visitors{page="home"}': 3.0,
+    **summary_queries("db_query", 'db="main"', count=3, total=35.0, low=5.0, high=15.0),
+    "histogram_count(payload)": 6.0,
+    "histogram_sum(payload)": 402.0,
+    'histogram_count(render{view="cart"})': 2.0,
+    'histogram_sum(render{view="cart"})': 10.0,
+}
+
+DOGSTATSD_SERIES = {
+    ("orders_total", (("env", "test"), ("service", "shop"))),
+    ("queue_depth", (("queue", "emails"),)),
+    ("visitors", (("page", "home"),)),
+    ("db_query", (("db", "main"), ("quantile", "0"))),
+    ("db_query", (("db", "main"), ("quantile", "1"))),
+    ("db_query_count", (("db", "main"),)),
+    ("db_query_sum", (("db", "main"),)),
+    ("payload", ()),
+    ("render", (("view", "cart"),)),
+}
+
+
+@needs_prometheus
+@pytest.mark.parametrize("transport", ["udp", "unixgram"])
+def test_dogstatsd_into_prometheus(start_weir, prometheus, tmp_path, every_sample_sent, transport):
+    # Buffered with the background flush off: the script leaves in one datagram at
+    # dd.flush(), so the set's members share an interval.
+    buffering = dict(disable_buffering=False, flush_interval=0)
+    if transport == "udp":
+        port = free_udp_port()
+        weir = start_weir(prometheus_config(f"127.0.0.1:{port}", "udp", prometheus, monotonic=True))
+        dd = dogstatsd(host="127.0.0.1", port=port, **buffering)
+    else:
+        socket_path = tmp_path / "dsd.socket"
+        weir = start_weir(prometheus_config(str(socket_path), "unixgram", prometheus, monotonic=True))
+        wait_until(socket_path.exists, timeout=10, what="the unix socket")
+        dd = dogstatsd(socket_path=str(socket_path), socket_timeout=5, **buffering)
+    dogstatsd_prometheus_script(dd)
+    wait_for_prometheus(prometheus, DOGSTATSD_QUERIES, weir)
+    assert_series(prometheus, DOGSTATSD_SERIES)
+    assert weir.metric("weir_statsd_receiver_invalid_lines_total", reason="negative_counter") == 1
+    assert_nothing_lost(weir, invalid_lines=1)
     dd.close_socket()
