@@ -138,9 +138,15 @@ pub async fn run(
     }
 
     let mut report = RunReport::default();
-    for exporter in &mut exporters {
-        report.undelivered_items += exporter.shutdown(deadline).await;
-    }
+    // Exporters drain side by side: a slow one must not eat the others' share of the
+    // deadline.
+    let drains = exporters
+        .iter_mut()
+        .map(|exporter| exporter.shutdown(deadline));
+    report.undelivered_items = futures_util::future::join_all(drains)
+        .await
+        .into_iter()
+        .sum();
     background.cancel();
     while tokio::time::timeout(Duration::from_secs(1), background_tasks.join_next())
         .await
