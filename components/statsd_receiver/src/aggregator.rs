@@ -59,6 +59,7 @@ impl Settings {
             parse: ParseOptions {
                 simple_tags: config.enable_simple_tags,
                 reject_negative_counters: config.is_monotonic_counter,
+                tag_dialects: config.tag_dialects,
             },
             observers: config.observers(),
             by_source: config.enable_ip_only_aggregation,

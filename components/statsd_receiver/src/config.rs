@@ -1,7 +1,7 @@
-//! The receiver's configuration: the Collector's `statsd` keys plus `socket_buffer_size`
-//! and `readers`, with the Collector's defaults except where README "Configuration"
-//! says Weir does better (timers aggregate into exponential histograms by default;
-//! series are not split by client port).
+//! The receiver's configuration: the Collector's `statsd` keys plus `tag_dialects`,
+//! `socket_buffer_size` and `readers`, with the Collector's defaults except where README
+//! "Configuration" says Weir does better (timers aggregate into exponential histograms
+//! by default; series are not split by client port).
 
 use std::time::Duration;
 
@@ -29,6 +29,10 @@ pub struct Config {
     pub enable_metric_type: bool,
     /// Accepts bare tags (`#mykey`) as a key with an empty value.
     pub enable_simple_tags: bool,
+    /// Weir addition: reads tags written in the name in statsd_exporter's dialects
+    /// (Librato `name#k=v`, InfluxDB `name,k=v`, SignalFx `na.[k=v]me`). Off: the name
+    /// is kept verbatim, as the Collector does.
+    pub tag_dialects: bool,
     /// Counters become cumulative monotonic sums (negative increments are rejected).
     pub is_monotonic_counter: bool,
     /// Keeps series of different client IPs apart, with the IP as resource attribute
@@ -51,6 +55,7 @@ impl Default for Config {
             aggregation_interval: Duration::from_secs(60),
             enable_metric_type: false,
             enable_simple_tags: false,
+            tag_dialects: true,
             is_monotonic_counter: false,
             enable_ip_only_aggregation: false,
             timer_histogram_mapping: Vec::new(),

@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::line::{tags, MetricLine, MetricType};
+use crate::line::{MetricLine, MetricType};
 
 /// Reused buffers for building keys.
 #[derive(Debug, Default)]
@@ -38,14 +38,16 @@ impl KeyBuilder {
                 out.extend_from_slice(&ip.octets());
             }
         }
-        out.extend_from_slice(metric.name.as_bytes());
+        for part in metric.name_parts() {
+            out.extend_from_slice(part.as_bytes());
+        }
         out.push(b'\n');
         out.extend_from_slice(metric.container_id.as_bytes());
 
         let raw = metric.raw_tags;
         let base = raw.as_ptr() as usize;
         self.tag_ranges.clear();
-        for tag in tags(raw) {
+        for tag in metric.tags() {
             let key_start = (tag.key.as_ptr() as usize - base) as u32;
             // A bare tag's empty value does not point into `raw`.
             let value_start = if tag.value.is_empty() {

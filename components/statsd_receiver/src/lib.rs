@@ -6,7 +6,7 @@
 //! - StatsD clients fire and forget, so the receiver must read faster than they send or
 //!   the kernel drops datagrams silently. Readers are threads doing batched `recvmmsg`
 //!   on SO_REUSEPORT sockets ([`readers`], [`socket`]); the kernel's drops are reported.
-//! - Aggregation is exact and cheap: lines are parsed without allocating ([`line`]),
+//! - Aggregation is exact and cheap: lines are parsed without allocating ([`line`](mod@line)),
 //!   looked up by a reused key buffer ([`key`]), and aggregated into per-reader maps
 //!   ([`aggregator`], [`series`]) that the flusher merges once per interval ([`flush`]).
 //! - Bad input is counted by reason ([`reason`]) and logged at a limited rate.

@@ -4,7 +4,8 @@
 //!
 //! The parser borrows from the line and never allocates: the result holds slices of
 //! the input (the value list and the tag list stay unsplit, iterated later by
-//! [`MetricLine::values`] and [`tags`]). That keeps the hot path at one pass over the
+//! [`MetricLine::values`] and [`MetricLine::tags`]; a name with a SignalFx tag group cut
+//! out of its middle is kept as two slices). That keeps the hot path at one pass over the
 //! bytes plus one float parse per value, which is what lets one core take millions of
 //! lines per second. Every check that can reject a line happens here, so aggregation
 //! never has to undo half a line.
@@ -14,7 +15,11 @@
 //! - value packing (`name:1:2:3|h`) is accepted for every type except sets (DogStatsD);
 //! - a bad sample rate rejects the line (the Collector does the same);
 //! - an unknown field rejects the line, except DogStatsD's `e:` and `card:`, ignored;
-//! - bare tags need `enable_simple_tags`, as in the Collector.
+//! - bare tags need `enable_simple_tags`, as in the Collector;
+//! - with `tag_dialects`, tags written in the name (Librato `name#k=v`, InfluxDB
+//!   `name,k=v`, SignalFx `na.[k=v]me`) are read the way prometheus/statsd_exporter
+//!   reads them, and a line that also has DogStatsD `|#` tags is rejected
+//!   (`mixed_tag_styles`) rather than guessing which list wins. See [`split_name_tags`].
 
 use crate::reason::Reason;
 
@@ -90,13 +95,34 @@ impl MetricType {
     }
 }
 
-/// Parser switches taken from the receiver's config.
-#[derive(Clone, Copy, Debug, Default)]
+/// Parser switches taken from the receiver's config. The default is the config's default.
+#[derive(Clone, Copy, Debug)]
 pub struct ParseOptions {
     /// Accept bare tags (`#mykey`) as a key with an empty value.
     pub simple_tags: bool,
     /// Reject negative counter increments (cumulative counters must not go down).
     pub reject_negative_counters: bool,
+    /// Read Librato, InfluxDB and SignalFx tags out of the name.
+    pub tag_dialects: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self {
+            simple_tags: false,
+            reject_negative_counters: false,
+            tag_dialects: true,
+        }
+    }
+}
+
+/// How a line's tag list is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagSyntax {
+    /// A DogStatsD `|#k:v,k2:v2` field.
+    DogStatsd,
+    /// `k=v,k2=v2` inside the name (Librato, InfluxDB or SignalFx).
+    Name,
 }
 
 /// One parsed line.
@@ -112,15 +138,21 @@ pub enum Line<'a> {
 /// A metric line, borrowing from the input.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MetricLine<'a> {
+    /// The name, or its first part when a SignalFx tag group was cut out of the middle
+    /// (`foo.[k=v]test` gives `foo.` here and `test` in `name_tail`).
     pub name: &'a str,
+    /// The part of the name after a SignalFx tag group; empty otherwise.
+    pub name_tail: &'a str,
     /// The value text: one value, or several separated by `:` (DogStatsD packing).
     /// For sets, the whole text is one member.
     pub raw_values: &'a str,
     pub kind: MetricType,
     /// In (0, 1]; 1 when absent.
     pub sample_rate: f64,
-    /// The tag list after `#`, unsplit; empty when absent.
+    /// The tag list, unsplit (after `|#`, or cut from the name); empty when absent.
     pub raw_tags: &'a str,
+    /// How `raw_tags` is written; iterate it with [`MetricLine::tags`].
+    pub tag_syntax: TagSyntax,
     /// The DogStatsD container id (`|c:`), empty when absent.
     pub container_id: &'a str,
     /// The DogStatsD point time (`|T`), seconds since the epoch.
@@ -155,6 +187,16 @@ impl<'a> MetricLine<'a> {
     pub fn set_member(&self) -> &'a str {
         self.raw_values
     }
+
+    /// The name in its (at most two) pieces; their concatenation is the metric name.
+    pub fn name_parts(&self) -> [&'a str; 2] {
+        [self.name, self.name_tail]
+    }
+
+    /// The line's tags, whichever syntax they were written in.
+    pub fn tags(&self) -> impl Iterator<Item = Tag<'a>> {
+        tags_in(self.raw_tags, self.tag_syntax)
+    }
 }
 
 /// A tag: key and value (empty for a bare tag).
@@ -167,12 +209,26 @@ pub struct Tag<'a> {
 /// Iterates a DogStatsD tag list (`k:v,k2:v2,bare`), skipping empty entries and a
 /// stray `#` before a tag (the PHP client sends `#a:1,#b:2`). Splits at the first `:`.
 pub fn tags(raw: &str) -> impl Iterator<Item = Tag<'_>> {
-    raw.split(',').filter_map(|entry| {
-        let entry = entry.strip_prefix('#').unwrap_or(entry);
+    tags_in(raw, TagSyntax::DogStatsd)
+}
+
+/// Iterates a tag list written in `syntax`: entries separated by `,`, empty entries
+/// skipped, each split at its first `:` (DogStatsD) or `=` (name dialects). Only
+/// DogStatsD lists drop a stray leading `#`; in a name dialect it is part of the key.
+pub fn tags_in(raw: &str, syntax: TagSyntax) -> impl Iterator<Item = Tag<'_>> {
+    let (separator, strip_hash) = match syntax {
+        TagSyntax::DogStatsd => (':', true),
+        TagSyntax::Name => ('=', false),
+    };
+    raw.split(',').filter_map(move |entry| {
+        let entry = match entry.strip_prefix('#') {
+            Some(rest) if strip_hash => rest,
+            _ => entry,
+        };
         if entry.is_empty() {
             return None;
         }
-        Some(match entry.split_once(':') {
+        Some(match entry.split_once(separator) {
             Some((key, value)) => Tag { key, value },
             None => Tag {
                 key: entry,
@@ -180,6 +236,55 @@ pub fn tags(raw: &str) -> impl Iterator<Item = Tag<'_>> {
             },
         })
     })
+}
+
+/// A name split by [`split_name_tags`]: `head` + `tail` is the metric name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameTags<'a> {
+    pub head: &'a str,
+    pub tail: &'a str,
+    /// `k=v,...` entries; empty when the name carries no tags.
+    pub raw_tags: &'a str,
+}
+
+/// Cuts a tag list in a statsd_exporter dialect out of a metric name, as
+/// statsd_exporter does:
+/// - SignalFx first: the text between the first `[` and the first `]` is the tag list
+///   and is removed from the name (`foo.[k=v]test` → `foo.test`). Later brackets stay
+///   in the name. A lone bracket, or a `]` before the `[`, leaves the whole name as it
+///   is (no other dialect is tried).
+/// - Otherwise Librato (`#`) or InfluxDB (`,`): everything after the first `#` or `,`
+///   is the tag list (`foo#k=v` and `foo,k=v` → `foo`).
+///
+/// One scan of the name finds out that a plain name has none of these bytes.
+pub fn split_name_tags(name: &str) -> NameTags<'_> {
+    let verbatim = NameTags {
+        head: name,
+        tail: "",
+        raw_tags: "",
+    };
+    let bytes = name.as_bytes();
+    let Some(first) = bytes
+        .iter()
+        .position(|b| matches!(b, b'[' | b']' | b'#' | b','))
+    else {
+        return verbatim;
+    };
+    let open = bytes[first..].iter().position(|&b| b == b'[');
+    let close = bytes[first..].iter().position(|&b| b == b']');
+    match (open.map(|i| i + first), close.map(|i| i + first)) {
+        (Some(open), Some(close)) if open < close => NameTags {
+            head: &name[..open],
+            tail: &name[close + 1..],
+            raw_tags: &name[open + 1..close],
+        },
+        (None, None) => NameTags {
+            head: &name[..first],
+            tail: "",
+            raw_tags: &name[first + 1..],
+        },
+        _ => verbatim,
+    }
 }
 
 /// Parses one line given as bytes (checks UTF-8 and length first). `Ok(None)` for an
@@ -228,7 +333,16 @@ fn parse_metric<'a>(line: &'a str, options: &ParseOptions) -> Result<MetricLine<
             Reason::MissingValue
         });
     };
-    if name.is_empty() {
+    let name_tags = if options.tag_dialects {
+        split_name_tags(name)
+    } else {
+        NameTags {
+            head: name,
+            tail: "",
+            raw_tags: "",
+        }
+    };
+    if name_tags.head.is_empty() && name_tags.tail.is_empty() {
         return Err(Reason::EmptyName);
     }
     let mut fields = fields.split('|');
@@ -239,18 +353,48 @@ fn parse_metric<'a>(line: &'a str, options: &ParseOptions) -> Result<MetricLine<
     check_values(raw_values, kind, options)?;
 
     let mut metric = MetricLine {
-        name,
+        name: name_tags.head,
+        name_tail: name_tags.tail,
         raw_values,
         kind,
         sample_rate: 1.0,
         raw_tags: "",
+        tag_syntax: TagSyntax::DogStatsd,
         container_id: "",
         timestamp: None,
     };
+    let mut dogstatsd_tags = false;
     for field in fields {
+        dogstatsd_tags |= field.starts_with('#');
         parse_field(field, &mut metric, options)?;
     }
+    // An empty dialect group (`foo.[]test`, `foo#`) carries no tags, so it mixes with nothing.
+    if name_tags.raw_tags.bytes().any(|b| b != b',') {
+        if dogstatsd_tags {
+            return Err(Reason::MixedTagStyles);
+        }
+        check_tags(name_tags.raw_tags, TagSyntax::Name, options)?;
+        metric.raw_tags = name_tags.raw_tags;
+        metric.tag_syntax = TagSyntax::Name;
+    }
     Ok(metric)
+}
+
+/// Rejects a tag without a key, and a bare tag (no separator) unless simple tags are on.
+fn check_tags(raw: &str, syntax: TagSyntax, options: &ParseOptions) -> Result<(), Reason> {
+    let separator = match syntax {
+        TagSyntax::DogStatsd => b':',
+        TagSyntax::Name => b'=',
+    };
+    for tag in tags_in(raw, syntax) {
+        if tag.key.is_empty() {
+            return Err(Reason::BadTag);
+        }
+        if !options.simple_tags && !has_separator(raw, tag, separator) {
+            return Err(Reason::BadTag);
+        }
+    }
+    Ok(())
 }
 
 fn check_values(raw: &str, kind: MetricType, options: &ParseOptions) -> Result<(), Reason> {
@@ -302,14 +446,7 @@ fn parse_field<'a>(
         }
         Some(b'#') => {
             let raw = &field[1..];
-            for tag in tags(raw) {
-                if tag.key.is_empty() {
-                    return Err(Reason::BadTag);
-                }
-                if !options.simple_tags && !has_colon(raw, tag) {
-                    return Err(Reason::BadTag);
-                }
-            }
+            check_tags(raw, TagSyntax::DogStatsd, options)?;
             metric.raw_tags = raw;
             Ok(())
         }
@@ -336,11 +473,11 @@ fn parse_field<'a>(
     }
 }
 
-/// Whether `tag` was written as `key:value` (possibly with an empty value) rather than
-/// as a bare `key`: the value slice then starts right after a `:` in `raw`.
-fn has_colon(raw: &str, tag: Tag<'_>) -> bool {
+/// Whether `tag` was written as `key:value` / `key=value` (possibly with an empty value)
+/// rather than as a bare `key`: the key is then followed by `separator` in `raw`.
+fn has_separator(raw: &str, tag: Tag<'_>, separator: u8) -> bool {
     let key_end = tag.key.as_ptr() as usize + tag.key.len() - raw.as_ptr() as usize;
-    raw.as_bytes().get(key_end) == Some(&b':')
+    raw.as_bytes().get(key_end) == Some(&separator)
 }
 
 #[cfg(test)]
@@ -428,5 +565,89 @@ mod tests {
             parse_line("foo:-1|c", &options),
             Err(Reason::NegativeCounter)
         );
+    }
+
+    fn name_and_tags(line: &str) -> (String, Vec<(&str, &str)>) {
+        let m = metric(line);
+        let tags = m.tags().map(|t| (t.key, t.value)).collect();
+        (m.name_parts().concat(), tags)
+    }
+
+    #[test]
+    fn name_dialects() {
+        let t12 = vec![("tag1", "bar"), ("tag2", "baz")];
+        assert_eq!(
+            name_and_tags("foo#tag1=bar,tag2=baz:100|c"),
+            ("foo".into(), t12.clone())
+        );
+        assert_eq!(
+            name_and_tags("foo,tag1=bar,tag2=baz:100|c"),
+            ("foo".into(), t12.clone())
+        );
+        assert_eq!(
+            name_and_tags("foo.[tag1=bar,tag2=baz]test:100|c"),
+            ("foo.test".into(), t12)
+        );
+        assert_eq!(name_and_tags("foo.[]test:1|c"), ("foo.test".into(), vec![]));
+        // Values keep later `=`, `#` and `,` only split entries; `#` is part of a key.
+        assert_eq!(
+            name_and_tags("a,k=x=y,#h=1,,:1|c"),
+            ("a".into(), vec![("k", "x=y"), ("#h", "1")])
+        );
+        // SignalFx wins over a `#`/`,` before the bracket, and only the first group counts.
+        assert_eq!(
+            name_and_tags("a,b=1.[c=2]d.[e=3]:1|c"),
+            ("a,b=1.d.[e=3]".into(), vec![("c", "2")])
+        );
+        // Unbalanced brackets: verbatim, and no other dialect is tried.
+        for name in ["[k=v,a#b", "a]b", "a]b[c=1", "x,y]z[k=v]"] {
+            assert_eq!(name_and_tags(&format!("{name}:1|g")), (name.into(), vec![]));
+        }
+        // Empty groups carry nothing.
+        assert_eq!(name_and_tags("foo#:1|c"), ("foo".into(), vec![]));
+        assert_eq!(
+            name_and_tags("foo,,:1|c|#a:b"),
+            ("foo".into(), vec![("a", "b")])
+        );
+    }
+
+    #[test]
+    fn name_dialect_rejections() {
+        assert_eq!(reject("foo#a=1:1|c|#b:2"), Reason::MixedTagStyles);
+        assert_eq!(reject("foo.[a=1]x:1|c|#"), Reason::MixedTagStyles);
+        assert_eq!(reject("foo,bare:1|c"), Reason::BadTag);
+        assert_eq!(reject("foo,=v:1|c"), Reason::BadTag);
+        assert_eq!(reject("#a=1:1|c"), Reason::EmptyName);
+        assert_eq!(reject("[a=1]:1|c"), Reason::EmptyName);
+        let simple = ParseOptions {
+            simple_tags: true,
+            ..Default::default()
+        };
+        let Ok(Some(Line::Metric(m))) = parse_line("foo,bare,k=:1|c", &simple) else {
+            panic!("bare dialect tag with simple tags");
+        };
+        let tags: Vec<_> = m.tags().map(|t| (t.key, t.value)).collect();
+        assert_eq!(tags, vec![("bare", ""), ("k", "")]);
+    }
+
+    #[test]
+    fn dialects_off_keeps_names_verbatim() {
+        let off = ParseOptions {
+            tag_dialects: false,
+            ..Default::default()
+        };
+        for line in [
+            "foo#a=1:1|c|#b:2",
+            "foo.[a=1]x:1|c",
+            "#a=1:1|c",
+            "foo,bare:1|c",
+        ] {
+            let Ok(Some(Line::Metric(m))) = parse_line(line, &off) else {
+                panic!("{line}");
+            };
+            assert_eq!(Some(m.name), line.split(':').next());
+            assert_eq!(m.name_tail, "");
+            assert_eq!(m.tag_syntax, TagSyntax::DogStatsd);
+        }
     }
 }

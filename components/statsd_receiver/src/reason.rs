@@ -21,7 +21,8 @@ pub enum Reason {
     TooLong,
     /// The `@rate` is not a number in (0, 1].
     BadSampleRate,
-    /// A tag without a key, or a bare tag while `enable_simple_tags` is off.
+    /// A tag without a key, or a bare tag while `enable_simple_tags` is off (in a
+    /// DogStatsD `|#` list or a tag list in the name).
     BadTag,
     /// An empty field (`||` or a trailing `|`), a malformed `c:` field or an unknown field.
     BadField,
@@ -31,11 +32,13 @@ pub enum Reason {
     NegativeCounter,
     /// A DogStatsD event (`_e{..}`) or service check (`_sc|..`) that does not follow the format.
     BadEvent,
+    /// Tags both in the name (Librato, InfluxDB, SignalFx) and in a DogStatsD `|#` field.
+    MixedTagStyles,
 }
 
 impl Reason {
     /// Every reason, in label order; used to fetch counter handles once.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::InvalidUtf8,
         Reason::EmptyName,
         Reason::MissingValue,
@@ -49,6 +52,7 @@ impl Reason {
         Reason::BadTimestamp,
         Reason::NegativeCounter,
         Reason::BadEvent,
+        Reason::MixedTagStyles,
     ];
 
     /// The label value.
@@ -67,6 +71,7 @@ impl Reason {
             Reason::BadTimestamp => "bad_timestamp",
             Reason::NegativeCounter => "negative_counter",
             Reason::BadEvent => "bad_event",
+            Reason::MixedTagStyles => "mixed_tag_styles",
         }
     }
 

@@ -182,14 +182,15 @@ fn expectation(case: u32) -> Expect {
             vec![point("valid_utf8", &[], sum(1.0))],
             vec![(Reason::InvalidUtf8, 1)],
         ),
-        // Optional non-DogStatsD dialects: not interpreted; the name is kept verbatim,
-        // as the OpenTelemetry Collector does.
-        29 => Points(vec![point("foo#tag1=bar,tag2=baz", &[], sum(100.0))]),
-        30 => Points(vec![point("foo,tag1=bar,tag2=baz", &[], sum(100.0))]),
-        31 => Points(vec![point("foo.[tag1=bar,tag2=baz]test", &[], sum(100.0))]),
-        32 => Points(vec![point("foo.[]test", &[], sum(100.0))]),
+        // Name tag dialects (`tag_dialects`, on by default), read as statsd_exporter
+        // reads them; `tag_dialects_off_keeps_names_verbatim` covers the switch.
+        29 | 30 => Points(vec![point("foo", &t12, sum(100.0))]),
+        31 => Points(vec![point("foo.test", &t12, sum(100.0))]),
+        32 => Points(vec![point("foo.test", &[], sum(100.0))]),
+        // No closing bracket: the name stays as sent (statsd_exporter also counts a tag
+        // error but keeps the line; the line is not lost, so we count nothing).
         33 => Points(vec![point("[tag1=bar,tag2=bazfoo.test", &[], sum(100.0))]),
-        34 => Points(vec![point("foo#tag1=foo,tag3=bing", &t12, sum(100.0))]),
+        34 => Rejected(vec![Reason::MixedTagStyles]),
         35 | 37 => Points(vec![point(
             if case == 35 {
                 "foo_timing"
@@ -339,6 +340,65 @@ fn bare_tags_with_simple_tags() {
         ])
     );
     assert_eq!(harness.invalid_total(), 0);
+}
+
+/// Cases 29-34 with `tag_dialects: false`: names are kept verbatim, as the
+/// OpenTelemetry Collector keeps them, and nothing is mixed.
+#[test]
+fn tag_dialects_off_keeps_names_verbatim() {
+    let t12 = [("tag1", "bar"), ("tag2", "baz")];
+    let cases = numbered_cases();
+    for (number, name, tags) in [
+        (29, "foo#tag1=bar,tag2=baz", &[][..]),
+        (30, "foo,tag1=bar,tag2=baz", &[]),
+        (31, "foo.[tag1=bar,tag2=baz]test", &[]),
+        (32, "foo.[]test", &[]),
+        (33, "[tag1=bar,tag2=bazfoo.test", &[]),
+        (34, "foo#tag1=foo,tag3=bing", &t12),
+    ] {
+        let input = &cases.iter().find(|c| c.0 == number).expect("case").1;
+        let mut harness = Harness::new(config("tag_dialects: false"));
+        harness.send(input);
+        assert_eq!(
+            comparable(harness.flush()),
+            comparable(vec![point(name, tags, sum(100.0))]),
+            "case {number}"
+        );
+        assert_eq!(harness.invalid_total(), 0, "case {number}");
+    }
+}
+
+/// Dialect edge cases where statsd_exporter only counts a tag error, and what we do.
+#[test]
+fn tag_dialect_edge_cases() {
+    let mut harness = Harness::new(config("{}"));
+    // Two groups: only the first is tags; an empty value is kept (as `|#k:` is);
+    // several entries with one key keep the first in sorted order.
+    harness.send(b"a.[x=1]b.[y=2]c:1|c\nb#k=:1|c\nc,k=2,k=1,,:1|c\nd.[]e:1|c|#k:v\ne]f[g=1]:1|c");
+    assert_eq!(
+        comparable(harness.flush()),
+        comparable(vec![
+            point("a.b.[y=2]c", &[("x", "1")], sum(1.0)),
+            point("b", &[("k", "")], sum(1.0)),
+            point("c", &[("k", "1")], sum(1.0)),
+            point("d.e", &[("k", "v")], sum(1.0)),
+            point("e]f[g=1]", &[], sum(1.0)),
+        ])
+    );
+    assert_eq!(harness.invalid_total(), 0);
+    // A tag without `=` needs `enable_simple_tags`; a tag without a key and a name that
+    // is only a tag list are rejected.
+    let mut harness = Harness::new(config("{}"));
+    harness.send(b"a#bare:1|c\nb,=v:1|c\n[k=v]:1|c\n#k=v:1|c");
+    assert!(harness.flush().is_empty());
+    assert_eq!(harness.invalid(Reason::BadTag), 2);
+    assert_eq!(harness.invalid(Reason::EmptyName), 2);
+    let mut harness = Harness::new(config("enable_simple_tags: true"));
+    harness.send(b"a#bare,k=v:1|c");
+    assert_eq!(
+        comparable(harness.flush()),
+        comparable(vec![point("a", &[("bare", ""), ("k", "v")], sum(1.0))])
+    );
 }
 
 #[test]

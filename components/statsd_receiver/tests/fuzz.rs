@@ -60,18 +60,38 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    /// A counter line with tags in one of the name dialects: (line, name, tags).
+    fn dialect_line()(
+        head in "[a-z][a-z0-9_.]{0,10}",
+        tail in "[a-z0-9_.]{0,10}",
+        dialect in 0..3u8,
+        tag_list in prop::collection::vec(("[a-z][a-z0-9_]{0,8}", "[a-zA-Z0-9_./=\\-]{0,10}"), 0..4),
+    ) -> (String, String, Vec<(String, String)>) {
+        let joined: Vec<String> = tag_list.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let joined = joined.join(",");
+        let (line, name) = match dialect {
+            0 => (format!("{head}#{joined}:1|c"), head),
+            1 => (format!("{head},{joined}:1|c"), head),
+            _ => (format!("{head}[{joined}]{tail}:1|c"), format!("{head}{tail}")),
+        };
+        (line, name, tag_list)
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-        let options = ParseOptions { simple_tags: true, reject_negative_counters: true };
+        let options = ParseOptions { simple_tags: true, reject_negative_counters: true, tag_dialects: true };
         let _ = parse_line_bytes(&bytes, &options);
         let _ = parse_line_bytes(&bytes, &ParseOptions::default());
+        let _ = parse_line_bytes(&bytes, &ParseOptions { tag_dialects: false, ..Default::default() });
     }
 
     #[test]
-    fn statsd_shaped_text_never_panics(text in "[a-z:|@#,.0-9\\-+ETc_e{}s]{0,80}") {
+    fn statsd_shaped_text_never_panics(text in "[a-z:|@#,.0-9\\-+ETc_e{}s=\\[\\]]{0,80}") {
         let _ = parse_line(&text, &ParseOptions { simple_tags: true, ..Default::default() });
         let mut harness = common::Harness::new(common::config("enable_simple_tags: true"));
         harness.send(text.as_bytes());
@@ -100,5 +120,26 @@ proptest! {
         prop_assert_eq!(parsed_tags, tag_list);
         prop_assert_eq!(m.container_id, container.as_deref().unwrap_or(""));
         prop_assert_eq!(m.timestamp, timestamp);
+    }
+
+    #[test]
+    fn dialect_lines_round_trip(case in dialect_line()) {
+        let (line, name, tag_list) = case;
+        let parsed = parse_line(&line, &ParseOptions::default());
+        let Ok(Some(Line::Metric(m))) = parsed else {
+            panic!("{line:?} gave {parsed:?}");
+        };
+        prop_assert_eq!(m.name_parts().concat(), name);
+        let parsed_tags: Vec<(String, String)> =
+            m.tags().map(|t| (t.key.to_string(), t.value.to_string())).collect();
+        prop_assert_eq!(parsed_tags, tag_list);
+        // The same line with DogStatsD tags added mixes two styles when the name has any.
+        let with_dogstatsd_tags = format!("{line}|#a:b");
+        let mixed = parse_line(&with_dogstatsd_tags, &ParseOptions::default());
+        if m.raw_tags.is_empty() {
+            prop_assert!(mixed.is_ok());
+        } else {
+            prop_assert_eq!(mixed, Err(weir_statsd_receiver::reason::Reason::MixedTagStyles));
+        }
     }
 }
