@@ -51,6 +51,8 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+step "cargo doc (module docs and links must hold)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "cargo build"
 cargo build --workspace --bins
 step "cargo test"

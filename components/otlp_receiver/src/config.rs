@@ -12,11 +12,11 @@
 //!
 //! A protocol is enabled only when its key is present, as in the Collector, so `grpc:`
 //! with no value means "gRPC with every default". That is why the protocol fields use
-//! [`present`] instead of plain `Option`: serde reads a YAML null as `None`.
+//! `present` instead of plain `Option`: serde reads a YAML null as `None`.
 //!
 //! Keys the Collector has but Weir does not act on yet (buffer sizes, keepalive
 //! enforcement, HTTP timeouts) are accepted so existing configs load; the README lists
-//! them. Keys that would change security (`tls`, `auth`) are refused by [`check`]
+//! them. Keys that would change security (`tls`, `auth`) are refused by `check`
 //! rather than silently ignored.
 
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //!
 //! Both servers bind inside [`Receiver::start`], before either serves, so a port in use
 //! fails the start with an error naming the address and nothing is left half-running.
-//! Each transport sends through its own [`ReceiverOutput::for_transport`], so the
+//! Each transport sends through its own [`ReceiverOutput::for_transport`](weir_api::ReceiverOutput::for_transport), so the
 //! accepted/refused counters carry `transport="grpc"` or `transport="http"` as the
 //! Collector's do.
 //!
