@@ -114,6 +114,20 @@ pub trait Processor: Send {
 
     /// Called at shutdown: emit everything held.
     fn flush(&mut self, _out: &mut Vec<Batch>) {}
+
+    /// A gate the engine consults before admitting data into this processor's pipeline
+    /// (e.g. `memory_limiter`). Refusing there, before the batch is queued anywhere,
+    /// lets receivers answer "retry later" instead of Weir taking data it cannot hold.
+    fn admission(&self) -> Option<std::sync::Arc<dyn Admission>> {
+        None
+    }
+}
+
+/// Decides, cheaply and without blocking, whether a pipeline takes more data now.
+pub trait Admission: Send + Sync {
+    /// `Err(ConsumeError::NoRoom{..})` to refuse; the receiver turns it into a
+    /// retryable answer and counts the items as refused.
+    fn admit(&self) -> Result<(), crate::ConsumeError>;
 }
 
 pub trait ProcessorFactory: Send + Sync {

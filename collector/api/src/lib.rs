@@ -26,7 +26,7 @@ pub mod telemetry;
 pub use batch::{Batch, ClientMetadata, DecodeError};
 pub use batcher::{Batcher, BatcherSettings};
 pub use component::{
-    BuildContext, BuiltExporter, Exporter, ExporterFactory, Extension, ExtensionContext,
+    Admission, BuildContext, BuiltExporter, Exporter, ExporterFactory, Extension, ExtensionContext,
     ExtensionFactory, FactoryInfo, HealthState, Processor, ProcessorBuildContext, ProcessorFactory,
     Receiver, ReceiverContext, ReceiverFactory, RunningComponent, Stability,
 };

@@ -11,14 +11,22 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use weir_api::telemetry::Telemetry;
 use weir_api::{
-    BuildContext, ComponentId, Consumer, Extension, Kind, ProcessorBuildContext, Receiver,
-    ReceiverOutput, Registry, Signal,
+    Admission, BuildContext, ComponentId, Consumer, Extension, Kind, ProcessorBuildContext,
+    Receiver, ReceiverOutput, Registry, Signal,
 };
 use weir_config::Config;
 
 use crate::exporter::ExporterRuntime;
 use crate::fanout::Fanout;
 use crate::pipeline::{PipelineRuntime, Stage, CHANNEL_CAPACITY};
+
+/// What a receiver's fan-out for one signal feeds: the pipelines' channels and the
+/// admission gates of their processors.
+#[derive(Default)]
+struct Targets {
+    senders: Vec<mpsc::Sender<weir_api::Batch>>,
+    gates: Vec<Arc<dyn Admission>>,
+}
 
 /// Everything `run` needs.
 pub struct Graph {
@@ -72,10 +80,7 @@ pub fn build(
 
     // Pipelines, each with its own processors and channel.
     let mut pipelines = Vec::new();
-    let mut receiver_targets: BTreeMap<
-        ComponentId,
-        BTreeMap<Signal, Vec<mpsc::Sender<weir_api::Batch>>>,
-    > = BTreeMap::new();
+    let mut receiver_targets: BTreeMap<ComponentId, BTreeMap<Signal, Targets>> = BTreeMap::new();
     for (pipeline_id, pipeline) in &config.service.pipelines {
         let signal = pipeline_id.signal();
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -111,13 +116,18 @@ pub fn build(
                 inputs.push(runtime.input(signal, &telemetry));
             }
         }
+        let gates: Vec<Arc<dyn Admission>> = stages
+            .iter()
+            .filter_map(|stage| stage.processor.admission())
+            .collect();
         for id in &pipeline.receivers {
-            receiver_targets
+            let targets = receiver_targets
                 .entry(id.clone())
                 .or_default()
                 .entry(signal)
-                .or_default()
-                .push(tx.clone());
+                .or_default();
+            targets.senders.push(tx.clone());
+            targets.gates.extend(gates.iter().cloned());
         }
         pipelines.push(PipelineRuntime {
             id: pipeline_id.clone(),
@@ -140,8 +150,9 @@ pub fn build(
         };
         match factory.build(ctx, section(config, Kind::Receiver, &id)) {
             Ok(receiver) => {
-                let consumers = targets.into_iter().map(|(signal, senders)| {
-                    (signal, Arc::new(Fanout::new(senders)) as Arc<dyn Consumer>)
+                let consumers = targets.into_iter().map(|(signal, targets)| {
+                    let fanout = Fanout::new(targets.senders, targets.gates);
+                    (signal, Arc::new(fanout) as Arc<dyn Consumer>)
                 });
                 let output = ReceiverOutput::new(id.clone(), telemetry.clone(), consumers);
                 receivers.push((id, receiver, output));

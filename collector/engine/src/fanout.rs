@@ -9,8 +9,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use std::sync::Arc;
 use tokio::sync::mpsc;
-use weir_api::{Batch, ConsumeError, Consumer};
+
+use weir_api::{Admission, Batch, ConsumeError, Consumer};
 
 /// How long a receiver waits for room in a pipeline before refusing with "retry".
 pub const ADMISSION_WAIT: Duration = Duration::from_millis(500);
@@ -20,17 +22,22 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 pub struct Fanout {
     pipelines: Vec<mpsc::Sender<Batch>>,
+    /// Gates of the target pipelines' processors (e.g. memory_limiter), checked first.
+    gates: Vec<Arc<dyn Admission>>,
 }
 
 impl Fanout {
-    pub fn new(pipelines: Vec<mpsc::Sender<Batch>>) -> Self {
-        Self { pipelines }
+    pub fn new(pipelines: Vec<mpsc::Sender<Batch>>, gates: Vec<Arc<dyn Admission>>) -> Self {
+        Self { pipelines, gates }
     }
 }
 
 #[async_trait]
 impl Consumer for Fanout {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        for gate in &self.gates {
+            gate.admit()?;
+        }
         let mut permits = Vec::with_capacity(self.pipelines.len());
         for pipeline in &self.pipelines {
             match tokio::time::timeout(ADMISSION_WAIT, pipeline.reserve()).await {
@@ -69,7 +76,7 @@ mod tests {
     async fn all_or_nothing_admission() {
         let (a_tx, mut a_rx) = mpsc::channel(1);
         let (b_tx, mut b_rx) = mpsc::channel(1);
-        let fanout = Fanout::new(vec![a_tx, b_tx.clone()]);
+        let fanout = Fanout::new(vec![a_tx, b_tx.clone()], Vec::new());
         fanout.consume(Batch::empty(Signal::Logs)).await.unwrap();
         assert!(a_rx.try_recv().is_ok());
         // b is now full (its item was not read): the next batch must reach neither.

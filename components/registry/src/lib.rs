@@ -14,6 +14,7 @@ pub fn registry() -> Registry {
             weir_prometheus_receiver::factory(),
         ],
         processors: vec![
+            weir_memory_limiter::factory(),
             weir_batch_processor::factory(),
             weir_probabilistic_sampler::factory(),
         ],

@@ -1,0 +1,149 @@
+//! The admission gate: measures memory at most once per interval and refuses while the
+//! process is over its soft limit.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use weir_api::telemetry::{Counter, Gauge, Telemetry};
+use weir_api::{Admission, ConsumeError};
+
+/// Reads the process's memory use in bytes (`None` when it cannot be read).
+pub type MemoryReader = fn() -> Option<u64>;
+
+/// See the module docs.
+pub struct MemoryGate {
+    id: String,
+    soft_limit: u64,
+    interval: Duration,
+    read_memory: MemoryReader,
+    /// Base for the atomic timestamps below.
+    start: Instant,
+    /// Nanoseconds since `start` of the next measurement; the request that moves it
+    /// forward does the measuring.
+    next_check: AtomicU64,
+    refusing: AtomicBool,
+    refusing_gauge: Gauge,
+    memory_gauge: Gauge,
+    refusals: Counter,
+}
+
+impl MemoryGate {
+    pub fn new(
+        id: &str,
+        soft_limit: u64,
+        interval: Duration,
+        read_memory: MemoryReader,
+        telemetry: &Telemetry,
+    ) -> Self {
+        let labels = [("processor", id)];
+        Self {
+            id: id.to_string(),
+            soft_limit,
+            interval,
+            read_memory,
+            start: Instant::now(),
+            next_check: AtomicU64::new(0),
+            refusing: AtomicBool::new(false),
+            refusing_gauge: telemetry.gauge(
+                "weir_memory_limiter_refusing",
+                "1 while the memory limiter refuses new data, else 0",
+                &labels,
+            ),
+            memory_gauge: telemetry.gauge(
+                "weir_memory_limiter_resident_bytes",
+                "The process's resident memory at the last check",
+                &labels,
+            ),
+            refusals: telemetry.counter(
+                "weir_memory_limiter_refused_requests",
+                "Requests refused because the process was over its soft memory limit",
+                &labels,
+            ),
+        }
+    }
+
+    /// Measures now if the interval has passed (only one caller measures).
+    fn maybe_check(&self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.start).as_nanos() as u64;
+        let due = self.next_check.load(Ordering::Relaxed);
+        if elapsed < due {
+            return;
+        }
+        let next = elapsed + self.interval.as_nanos() as u64;
+        if self
+            .next_check
+            .compare_exchange(due, next, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // another request is measuring
+        }
+        let Some(used) = (self.read_memory)() else {
+            // Unmeasurable memory must not stop the pipeline: admit, and say so once.
+            if due == 0 {
+                tracing::warn!(processor = %self.id, "memory_limiter cannot read the process's memory; not limiting");
+            }
+            return;
+        };
+        self.memory_gauge.set(used as i64);
+        let over = used > self.soft_limit;
+        let was = self.refusing.swap(over, Ordering::AcqRel);
+        self.refusing_gauge.set(i64::from(over));
+        if over && !was {
+            tracing::warn!(processor = %self.id, resident_mib = used >> 20, soft_limit_mib = self.soft_limit >> 20,
+                "memory use is above the soft limit; refusing new data until it drops (clients are told to retry)");
+        } else if was && !over {
+            tracing::info!(processor = %self.id, resident_mib = used >> 20,
+                "memory use is back under the soft limit; accepting data again");
+        }
+    }
+
+    /// Admission at a given instant (the trait method uses the clock).
+    pub fn admit_at(&self, now: Instant) -> Result<(), ConsumeError> {
+        self.maybe_check(now);
+        if self.refusing.load(Ordering::Acquire) {
+            self.refusals.inc();
+            return Err(ConsumeError::NoRoom {
+                retry_after: self.interval.max(Duration::from_secs(1)),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Admission for MemoryGate {
+    fn admit(&self) -> Result<(), ConsumeError> {
+        self.admit_at(Instant::now())
+    }
+}
+
+/// `VmRSS` of this process, from `/proc/self/status`.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    kib_field(&status, "VmRSS:")
+}
+
+/// `MemTotal` of the machine, from `/proc/meminfo`.
+pub fn total_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    kib_field(&meminfo, "MemTotal:")
+}
+
+/// A `Name:   1234 kB` line, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    let kib: u64 = line[name.len()..].split_whitespace().next()?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_proc_fields() {
+        assert_eq!(kib_field("VmRSS:\t  2048 kB\n", "VmRSS:"), Some(2 << 20));
+        assert_eq!(kib_field("Other: 1 kB\n", "VmRSS:"), None);
+        assert!(resident_bytes().is_some_and(|b| b > 0));
+        assert!(total_memory_bytes().is_some_and(|b| b > 0));
+    }
+}
