@@ -446,6 +446,10 @@ fn parse_field<'a>(
         }
         Some(b'#') => {
             let raw = &field[1..];
+            // A second `|#` field would silently replace the first; refuse and count it.
+            if !metric.raw_tags.is_empty() {
+                return Err(Reason::BadTag);
+            }
             check_tags(raw, TagSyntax::DogStatsd, options)?;
             metric.raw_tags = raw;
             Ok(())
@@ -496,6 +500,12 @@ mod tests {
             Err(reason) => reason,
             other => panic!("{line:?} gave {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_second_tag_field_is_refused_not_silently_replacing_the_first() {
+        assert_eq!(reject("foo:1|c|#a:1|#b:2"), Reason::BadTag);
+        assert_eq!(metric("foo:1|c|#a:1").raw_tags, "a:1");
     }
 
     #[test]
