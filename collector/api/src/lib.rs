@@ -22,6 +22,7 @@ pub mod exporter_settings;
 pub mod output;
 pub mod registry;
 pub mod telemetry;
+pub mod tls;
 
 pub use batch::{Batch, ClientMetadata, DecodeError};
 pub use batcher::{Batcher, BatcherSettings};

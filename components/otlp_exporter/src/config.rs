@@ -91,28 +91,8 @@ impl<'de> Deserialize<'de> for Compression {
     }
 }
 
-/// `tls` (`configtls.ClientConfig`).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsSettings {
-    /// Plaintext for an endpoint without a scheme.
-    pub insecure: bool,
-    /// Refused: certificate verification cannot be switched off.
-    pub insecure_skip_verify: bool,
-    pub ca_file: String,
-    pub ca_pem: String,
-    pub cert_file: String,
-    pub cert_pem: String,
-    pub key_file: String,
-    pub key_pem: String,
-    pub server_name_override: String,
-    /// Trust the system roots in addition to `ca_file`/`ca_pem`.
-    pub include_system_ca_certs_pool: bool,
-    /// Only `1.2` (Weir's floor) is accepted.
-    pub min_version: String,
-    /// Only `1.3` (Weir's ceiling) is accepted.
-    pub max_version: String,
-}
+/// `tls`: the shared client settings (see `weir_api::tls`).
+pub type TlsSettings = weir_api::tls::TlsClientSettings;
 
 /// `keepalive` (`configgrpc.KeepaliveClientConfig`).
 #[derive(Clone, Debug, Deserialize)]
@@ -198,64 +178,7 @@ impl Config {
                 ),
             ));
         }
-        problems.extend(self.tls_problems());
-        problems
-    }
-
-    fn tls_problems(&self) -> Vec<ComponentProblem> {
-        let tls = &self.tls;
-        let mut problems = Vec::new();
-        if tls.insecure_skip_verify {
-            problems.push(problem(
-                &["tls", "insecure_skip_verify"],
-                "insecure_skip_verify is not supported: give the server's CA with `tls.ca_file`, \
-                 or use `tls.insecure: true` for plaintext",
-            ));
-        }
-        if !tls.ca_file.is_empty() && !tls.ca_pem.is_empty() {
-            problems.push(problem(
-                &["tls", "ca_pem"],
-                "set ca_file or ca_pem, not both",
-            ));
-        }
-        if !tls.cert_file.is_empty() && !tls.cert_pem.is_empty() {
-            problems.push(problem(
-                &["tls", "cert_pem"],
-                "set cert_file or cert_pem, not both",
-            ));
-        }
-        if !tls.key_file.is_empty() && !tls.key_pem.is_empty() {
-            problems.push(problem(
-                &["tls", "key_pem"],
-                "set key_file or key_pem, not both",
-            ));
-        }
-        let has_cert = !tls.cert_file.is_empty() || !tls.cert_pem.is_empty();
-        let has_key = !tls.key_file.is_empty() || !tls.key_pem.is_empty();
-        if has_cert != has_key {
-            problems.push(problem(
-                &["tls", if has_cert { "key_file" } else { "cert_file" }],
-                "a client certificate needs both cert_file and key_file",
-            ));
-        }
-        if !matches!(tls.min_version.as_str(), "" | "1.2") {
-            problems.push(problem(
-                &["tls", "min_version"],
-                format!(
-                    "min_version `{}` is not supported; Weir speaks TLS 1.2 and 1.3",
-                    tls.min_version
-                ),
-            ));
-        }
-        if !matches!(tls.max_version.as_str(), "" | "1.3") {
-            problems.push(problem(
-                &["tls", "max_version"],
-                format!(
-                    "max_version `{}` is not supported; Weir speaks TLS 1.2 and 1.3",
-                    tls.max_version
-                ),
-            ));
-        }
+        problems.extend(self.tls.problems("use `tls.insecure: true`"));
         problems
     }
 

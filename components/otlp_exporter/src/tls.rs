@@ -11,7 +11,7 @@ use crate::config::TlsSettings;
 
 pub fn client_config(tls: &TlsSettings) -> Result<ClientTlsConfig, String> {
     let mut config = ClientTlsConfig::new();
-    let ca = pem(&tls.ca_file, &tls.ca_pem, "tls.ca_file")?;
+    let ca = tls.ca()?;
     match ca {
         Some(ca) => {
             config = config.ca_certificate(Certificate::from_pem(ca));
@@ -21,8 +21,8 @@ pub fn client_config(tls: &TlsSettings) -> Result<ClientTlsConfig, String> {
         }
         None => config = config.with_native_roots(),
     }
-    let cert = pem(&tls.cert_file, &tls.cert_pem, "tls.cert_file")?;
-    let key = pem(&tls.key_file, &tls.key_pem, "tls.key_file")?;
+    let cert = tls.cert()?;
+    let key = tls.key()?;
     if let (Some(cert), Some(key)) = (cert, key) {
         config = config.identity(Identity::from_pem(cert, key));
     }
@@ -30,19 +30,4 @@ pub fn client_config(tls: &TlsSettings) -> Result<ClientTlsConfig, String> {
         config = config.domain_name(tls.server_name_override.clone());
     }
     Ok(config)
-}
-
-/// The PEM text from `file` or `inline`, if either is set.
-fn pem(file: &str, inline: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-    if !file.is_empty() {
-        let bytes = std::fs::read(file).map_err(|e| format!("{key}: cannot read `{file}`: {e}"))?;
-        if !String::from_utf8_lossy(&bytes).contains("-----BEGIN") {
-            return Err(format!("{key}: `{file}` is not a PEM file"));
-        }
-        return Ok(Some(bytes));
-    }
-    if !inline.is_empty() {
-        return Ok(Some(inline.as_bytes().to_vec()));
-    }
-    Ok(None)
 }

@@ -20,7 +20,7 @@ pub fn client_config(tls: &TlsSettings, https_used: bool) -> Result<ClientConfig
         .map_err(|e| format!("tls: {e}"))?;
 
     let mut roots = RootCertStore::empty();
-    let ca = pem(&tls.ca_file, &tls.ca_pem, "tls.ca_file")?;
+    let ca = tls.ca()?;
     if let Some(ca) = &ca {
         for cert in certificates(ca, "tls.ca_file")? {
             roots
@@ -40,8 +40,8 @@ pub fn client_config(tls: &TlsSettings, https_used: bool) -> Result<ClientConfig
     }
     let builder = builder.with_root_certificates(roots);
 
-    let cert = pem(&tls.cert_file, &tls.cert_pem, "tls.cert_file")?;
-    let key = pem(&tls.key_file, &tls.key_pem, "tls.key_file")?;
+    let cert = tls.cert()?;
+    let key = tls.key()?;
     let config = match (cert, key) {
         (Some(cert), Some(key)) => builder
             .with_client_auth_cert(certificates(&cert, "tls.cert_file")?, private_key(&key)?)
@@ -49,19 +49,6 @@ pub fn client_config(tls: &TlsSettings, https_used: bool) -> Result<ClientConfig
         _ => builder.with_no_client_auth(),
     };
     Ok(config)
-}
-
-/// The PEM text from `file` or `inline`, if either is set.
-fn pem(file: &str, inline: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-    if !file.is_empty() {
-        return std::fs::read(file)
-            .map(Some)
-            .map_err(|e| format!("{key}: cannot read `{file}`: {e}"));
-    }
-    if !inline.is_empty() {
-        return Ok(Some(inline.as_bytes().to_vec()));
-    }
-    Ok(None)
 }
 
 fn certificates(pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, String> {

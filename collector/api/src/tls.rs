@@ -1,0 +1,183 @@
+//! `tls` for clients (the Collector's `configtls.ClientConfig`), shared by every exporter:
+//! the keys, their checks and reading the PEM material. Each exporter turns these settings
+//! into its own transport's configuration (tonic, rustls).
+
+use serde::Deserialize;
+use weir_config::ComponentProblem;
+
+/// `tls` in an exporter's section.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsClientSettings {
+    /// Plaintext. What it means exactly depends on the exporter: for gRPC it decides for
+    /// an endpoint without a scheme; for HTTP the URL's scheme decides.
+    pub insecure: bool,
+    /// Refused: certificate verification cannot be switched off.
+    pub insecure_skip_verify: bool,
+    pub ca_file: String,
+    pub ca_pem: String,
+    pub cert_file: String,
+    pub cert_pem: String,
+    pub key_file: String,
+    pub key_pem: String,
+    pub server_name_override: String,
+    /// Trust the system roots in addition to `ca_file`/`ca_pem`.
+    pub include_system_ca_certs_pool: bool,
+    /// Only `1.2` (Weir's floor) is accepted.
+    pub min_version: String,
+    /// Only `1.3` (Weir's ceiling) is accepted.
+    pub max_version: String,
+}
+
+impl TlsClientSettings {
+    /// Every problem, with paths starting at `tls`. `plaintext_hint` says how this
+    /// exporter is made to speak plaintext (for the insecure_skip_verify message).
+    pub fn problems(&self, plaintext_hint: &str) -> Vec<ComponentProblem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            problems.push(ComponentProblem {
+                path: vec!["tls".to_string(), key.to_string()],
+                message,
+                suggestion: None,
+            })
+        };
+        if self.insecure_skip_verify {
+            problem(
+                "insecure_skip_verify",
+                format!(
+                    "insecure_skip_verify is not supported: give the server's CA with \
+                     `tls.ca_file`, or {plaintext_hint} for plaintext"
+                ),
+            );
+        }
+        for (file, pem, key) in [
+            (&self.ca_file, &self.ca_pem, "ca_pem"),
+            (&self.cert_file, &self.cert_pem, "cert_pem"),
+            (&self.key_file, &self.key_pem, "key_pem"),
+        ] {
+            if !file.is_empty() && !pem.is_empty() {
+                problem(
+                    key,
+                    format!("set {} or {key}, not both", key.replace("_pem", "_file")),
+                );
+            }
+        }
+        let has_cert = !self.cert_file.is_empty() || !self.cert_pem.is_empty();
+        let has_key = !self.key_file.is_empty() || !self.key_pem.is_empty();
+        if has_cert != has_key {
+            problem(
+                if has_cert { "key_file" } else { "cert_file" },
+                "a client certificate needs both cert_file and key_file".into(),
+            );
+        }
+        if !matches!(self.min_version.as_str(), "" | "1.2") {
+            problem(
+                "min_version",
+                format!(
+                    "min_version `{}` is not supported; Weir speaks TLS 1.2 and 1.3",
+                    self.min_version
+                ),
+            );
+        }
+        if !matches!(self.max_version.as_str(), "" | "1.3") {
+            problem(
+                "max_version",
+                format!(
+                    "max_version `{}` is not supported; Weir speaks TLS 1.2 and 1.3",
+                    self.max_version
+                ),
+            );
+        }
+        problems
+    }
+
+    /// The CA certificates' PEM text, if set.
+    pub fn ca(&self) -> Result<Option<Vec<u8>>, String> {
+        pem(&self.ca_file, &self.ca_pem, "tls.ca_file")
+    }
+
+    /// The client certificate's PEM text, if set.
+    pub fn cert(&self) -> Result<Option<Vec<u8>>, String> {
+        pem(&self.cert_file, &self.cert_pem, "tls.cert_file")
+    }
+
+    /// The client key's PEM text, if set.
+    pub fn key(&self) -> Result<Option<Vec<u8>>, String> {
+        pem(&self.key_file, &self.key_pem, "tls.key_file")
+    }
+}
+
+/// The PEM text from `file` or `inline`, if either is set. Files are read when the
+/// exporter is built, so a missing or wrong file fails startup naming it.
+fn pem(file: &str, inline: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    if !file.is_empty() {
+        let bytes = std::fs::read(file).map_err(|e| format!("{key}: cannot read `{file}`: {e}"))?;
+        if !String::from_utf8_lossy(&bytes).contains("-----BEGIN") {
+            return Err(format!("{key}: `{file}` is not a PEM file"));
+        }
+        return Ok(Some(bytes));
+    }
+    if !inline.is_empty() {
+        return Ok(Some(inline.as_bytes().to_vec()));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(settings: &TlsClientSettings) -> Vec<String> {
+        settings
+            .problems("use an http:// endpoint")
+            .into_iter()
+            .map(|p| p.path.join("."))
+            .collect()
+    }
+
+    #[test]
+    fn checks_name_the_key() {
+        assert!(paths(&TlsClientSettings::default()).is_empty());
+        let both = TlsClientSettings {
+            ca_file: "a".into(),
+            ca_pem: "b".into(),
+            cert_file: "c".into(),
+            min_version: "1.0".into(),
+            insecure_skip_verify: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            paths(&both),
+            [
+                "tls.insecure_skip_verify",
+                "tls.ca_pem",
+                "tls.key_file",
+                "tls.min_version"
+            ]
+        );
+    }
+
+    #[test]
+    fn pem_files_are_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("weir-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let settings = TlsClientSettings {
+            ca_file: not_pem.display().to_string(),
+            ..Default::default()
+        };
+        assert!(settings.ca().unwrap_err().contains("not a PEM file"));
+        let missing = TlsClientSettings {
+            ca_file: dir.join("missing.pem").display().to_string(),
+            ..Default::default()
+        };
+        assert!(missing.ca().unwrap_err().contains("cannot read"));
+        let inline = TlsClientSettings {
+            cert_pem: "-----BEGIN CERTIFICATE-----".into(),
+            ..Default::default()
+        };
+        assert!(inline.cert().unwrap().is_some());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
