@@ -52,6 +52,11 @@ fn io_message(error: &std::io::Error) -> String {
     }
 }
 
+/// A bound address for logs: `127.0.0.1:4317`, or `unknown` if the socket could not say.
+pub fn display_addr(addr: Option<std::net::SocketAddr>) -> String {
+    addr.map_or_else(|| "unknown".to_string(), |a| a.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 mod codec;
 mod export;
 
+use crate::endpoint::display_addr;
 use std::net::SocketAddr;
 
 use futures_util::future::BoxFuture;
@@ -76,14 +77,14 @@ impl GrpcServer {
             .add_service(ExportService::<Logs>::new(handler));
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         Box::pin(async move {
-            tracing::info!(endpoint = ?addr, "otlp receiver: gRPC server started");
+            tracing::info!(endpoint = %display_addr(addr), "otlp receiver: gRPC server started");
             if let Err(err) = router
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await
             {
                 tracing::error!(error = %err, "otlp receiver: gRPC server failed");
             }
-            tracing::info!(endpoint = ?addr, "otlp receiver: gRPC server stopped");
+            tracing::info!(endpoint = %display_addr(addr), "otlp receiver: gRPC server stopped");
         })
     }
 }

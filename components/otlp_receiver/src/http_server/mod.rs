@@ -22,6 +22,7 @@ mod body;
 mod cors;
 mod reply;
 
+use crate::endpoint::display_addr;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -127,7 +128,7 @@ impl HttpServer {
     pub fn serve(self, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
         let addr = self.local_addr();
         Box::pin(async move {
-            tracing::info!(endpoint = ?addr, "otlp receiver: HTTP server started");
+            tracing::info!(endpoint = %display_addr(addr), "otlp receiver: HTTP server started");
             let connections = TaskTracker::new();
             let builder = auto::Builder::new(TokioExecutor::new());
             loop {
@@ -155,7 +156,7 @@ impl HttpServer {
             drop(self.listener);
             connections.close();
             connections.wait().await;
-            tracing::info!(endpoint = ?addr, "otlp receiver: HTTP server stopped");
+            tracing::info!(endpoint = %display_addr(addr), "otlp receiver: HTTP server stopped");
         })
     }
 }
