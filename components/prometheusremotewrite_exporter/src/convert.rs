@@ -7,6 +7,15 @@
 //! time), and each series is assigned a shard from the hash of the point it came from
 //! (name + labels without `le`/`quantile`), so a histogram's `_bucket`, `_sum` and
 //! `_count` always travel together and one series always takes the same shard.
+//!
+//! The shard is the hash of the series' `job` and `instance` labels when it has both
+//! (a scraped target, an OTLP service instance), so one scrape leaves as one request
+//! instead of one small request per shard; without them it is the point's hash. Both are
+//! functions of the series' labels alone, which is what ordering needs.
+//!
+//! Labels are built once per point as a sorted `Vec<Label>` and moved or copied into the
+//! point's series; series are found by a hash of their labels, which also becomes the
+//! series' key in the exporter's ordering record (see [`Converted::hashes`]).
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
@@ -126,6 +135,8 @@ impl Settings {
 #[derive(Debug, Default)]
 pub struct Converted {
     pub shards: Vec<Vec<TimeSeries>>,
+    /// `labels_hash` of each series in `shards`, in the same order.
+    pub hashes: Vec<Vec<u64>>,
     /// Points converted into each shard (a point belongs to exactly one shard).
     pub shard_points: Vec<usize>,
     pub metadata: Vec<MetricMetadata>,
@@ -147,8 +158,9 @@ const SERVICE_INSTANCE_ID: &str = "service.instance.id";
 struct Builder<'a> {
     settings: &'a Settings,
     shards: usize,
-    index: HashMap<Vec<Label>, usize>,
-    series: Vec<(usize, TimeSeries)>,
+    /// Labels hash -> index in `series`; a colliding hash probes on (see `series_for`).
+    index: HashMap<u64, usize>,
+    series: Vec<(usize, u64, TimeSeries)>,
     shard_points: Vec<usize>,
     metadata: BTreeMap<String, MetricMetadata>,
     dropped: HashMap<DropReason, usize>,
@@ -163,10 +175,15 @@ struct ResourceContext {
 
 /// Per-point label base and identity, shared by the series a point expands into.
 struct PointLabels {
-    labels: BTreeMap<String, String>,
+    /// Sorted by name, without `__name__`.
+    labels: Vec<Label>,
     shard: usize,
     stream_key: u64,
 }
+
+/// The `otel_scope_*` labels of one scope (the same for all its points), or why its
+/// points cannot be converted.
+type ScopeLabels = Result<BTreeMap<String, String>, DropReason>;
 
 pub fn convert(
     resources: &[ResourceMetrics],
@@ -194,6 +211,51 @@ pub fn convert(
 
 fn ms(nanos: u64) -> i64 {
     (nanos / 1_000_000) as i64
+}
+
+/// The identity of a label set: the key of the series index and of the ordering record.
+pub fn labels_hash(labels: &[Label]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    for label in labels {
+        h.write(label.name.as_bytes());
+        h.write_u8(0xff);
+        h.write(label.value.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+fn to_label_vec(labels: BTreeMap<String, String>) -> Vec<Label> {
+    labels
+        .into_iter()
+        .map(|(name, value)| Label { name, value })
+        .collect()
+}
+
+/// `base` (sorted, without `__name__`) plus `__name__` and an optional extra label that
+/// replaces a base label of the same name, still sorted by name.
+fn with_name(mut labels: Vec<Label>, name: &str, extra: Option<(&str, String)>) -> Vec<Label> {
+    if let Some((k, v)) = extra {
+        labels.retain(|l| l.name != k);
+        let at = labels.partition_point(|l| l.name.as_str() <= k);
+        labels.insert(
+            at,
+            Label {
+                name: k.to_string(),
+                value: v,
+            },
+        );
+    }
+    let at = labels.partition_point(|l| l.name.as_str() < "__name__");
+    labels.insert(
+        at,
+        Label {
+            name: "__name__".into(),
+            value: name.to_string(),
+        },
+    );
+    labels
 }
 
 fn hash_of(value: &impl Hash) -> u64 {
@@ -270,9 +332,9 @@ impl Builder<'_> {
         };
         let mut newest = 0u64;
         for sm in &rm.scope_metrics {
+            let scope_labels = self.scope_labels(sm.scope.as_ref(), &sm.schema_url);
             for m in &sm.metrics {
-                newest =
-                    newest.max(self.metric(m, sm.scope.as_ref(), &sm.schema_url, &ctx, delta, now));
+                newest = newest.max(self.metric(m, &scope_labels, &ctx, delta, now));
             }
         }
         if self.settings.target_info && newest > 0 {
@@ -305,8 +367,9 @@ impl Builder<'_> {
         };
         self.identity(&mut labels, ctx);
         let name = self.settings.target_info_name.clone();
-        let shard = (hash_of(&(&name, &labels)) % self.shards as u64) as usize;
-        let series = self.series(shard, &name, &labels, None);
+        let labels = to_label_vec(labels);
+        let shard = self.shard_for(hash_of(&(&name, &labels)), &labels);
+        let series = self.series_owned(shard, &name, labels, None);
         series.samples.push(Sample {
             value: 1.0,
             timestamp: ms(newest),
@@ -327,18 +390,12 @@ impl Builder<'_> {
         }
     }
 
-    fn point_labels(
-        &mut self,
-        name: &str,
-        kind: MetricKind,
-        point_attrs: &[weir_proto::common::v1::KeyValue],
+    /// The `otel_scope_*` labels of a scope, computed once for all its points.
+    fn scope_labels(
+        &self,
         scope: Option<&InstrumentationScope>,
         scope_schema_url: &str,
-        ctx: &ResourceContext,
-    ) -> Result<PointLabels, DropReason> {
-        let mut collector = Collector::default();
-        collector.add(point_attrs);
-        collector.add(&ctx.attributes);
+    ) -> ScopeLabels {
         let mut scope_labels = BTreeMap::new();
         if self.settings.scope_labels {
             if let Some(scope) = scope {
@@ -367,24 +424,50 @@ impl Builder<'_> {
                 scope_labels.insert("otel_scope_schema_url".into(), scope_schema_url.to_string());
             }
         }
+        Ok(scope_labels)
+    }
+
+    /// The shard of a series: by `job` + `instance` when it has both, else by `identity`.
+    fn shard_for(&self, identity: u64, labels: &[Label]) -> usize {
+        let get = |name: &str| labels.iter().find(|l| l.name == name).map(|l| &l.value);
+        let key = match (get("job"), get("instance")) {
+            (Some(job), Some(instance)) => hash_of(&(job, instance)),
+            _ => identity,
+        };
+        (key % self.shards as u64) as usize
+    }
+
+    fn point_labels(
+        &mut self,
+        name: &str,
+        kind: MetricKind,
+        point_attrs: &[weir_proto::common::v1::KeyValue],
+        scope_labels: &ScopeLabels,
+        ctx: &ResourceContext,
+    ) -> Result<PointLabels, DropReason> {
+        let scope_labels = scope_labels.as_ref().map_err(|reason| *reason)?;
+        let mut collector = Collector::default();
+        collector.add(point_attrs);
+        collector.add(&ctx.attributes);
         let mut labels = collector
             .into_labels(&self.settings.labels)
             .map_err(|_| DropReason::InvalidLabelName)?;
         for (k, v) in scope_labels {
-            match labels.get_mut(&k) {
+            match labels.get_mut(k) {
                 Some(existing) => {
                     existing.push(';');
-                    existing.push_str(&v);
+                    existing.push_str(v);
                 }
                 None => {
-                    labels.insert(k, v);
+                    labels.insert(k.clone(), v.clone());
                 }
             }
         }
         self.identity(&mut labels, ctx);
         let identity = hash_of(&(name, kind as u8, &labels));
+        let labels = to_label_vec(labels);
         Ok(PointLabels {
-            shard: (identity % self.shards as u64) as usize,
+            shard: self.shard_for(identity, &labels),
             stream_key: identity,
             labels,
         })
@@ -396,45 +479,44 @@ impl Builder<'_> {
         &mut self,
         shard: usize,
         name: &str,
-        base: &BTreeMap<String, String>,
+        base: &[Label],
         extra: Option<(&str, String)>,
     ) -> &mut TimeSeries {
-        let mut labels: Vec<Label> = Vec::with_capacity(base.len() + 2);
-        labels.push(Label {
-            name: "__name__".into(),
-            value: name.to_string(),
-        });
-        for (k, v) in base {
-            if extra.as_ref().is_some_and(|(en, _)| *en == k) {
-                continue;
-            }
-            labels.push(Label {
-                name: k.clone(),
-                value: v.clone(),
-            });
-        }
-        if let Some((k, v)) = extra {
-            labels.push(Label {
-                name: k.to_string(),
-                value: v,
-            });
-        }
-        labels.sort_by(|a, b| a.name.cmp(&b.name));
-        let index = match self.index.get(&labels) {
-            Some(&i) => i,
-            None => {
-                self.series.push((
-                    shard,
-                    TimeSeries {
-                        labels: labels.clone(),
-                        ..Default::default()
-                    },
-                ));
-                self.index.insert(labels, self.series.len() - 1);
-                self.series.len() - 1
+        self.series_owned(shard, name, base.to_vec(), extra)
+    }
+
+    /// [`Self::series`] taking the base labels by value (a point's last series).
+    fn series_owned(
+        &mut self,
+        shard: usize,
+        name: &str,
+        base: Vec<Label>,
+        extra: Option<(&str, String)>,
+    ) -> &mut TimeSeries {
+        let labels = with_name(base, name, extra);
+        let hash = labels_hash(&labels);
+        // Open addressing over the hash: a different label set under the same key
+        // (a 64-bit collision) moves on to the next key.
+        let mut key = hash;
+        let index = loop {
+            match self.index.get(&key) {
+                Some(&i) if self.series[i].2.labels == labels => break i,
+                Some(_) => key = key.wrapping_add(0x9e37_79b9_7f4a_7c15),
+                None => {
+                    self.series.push((
+                        shard,
+                        hash,
+                        TimeSeries {
+                            labels,
+                            ..Default::default()
+                        },
+                    ));
+                    self.index.insert(key, self.series.len() - 1);
+                    break self.series.len() - 1;
+                }
             }
         };
-        &mut self.series[index].1
+        &mut self.series[index].2
     }
 
     fn note_metadata(&mut self, family: &str, kind: MetricType, m: &Metric) {
@@ -455,8 +537,7 @@ impl Builder<'_> {
     fn metric(
         &mut self,
         m: &Metric,
-        scope: Option<&InstrumentationScope>,
-        schema_url: &str,
+        scope_labels: &ScopeLabels,
         ctx: &ResourceContext,
         delta: &mut DeltaState,
         now: Instant,
@@ -489,8 +570,7 @@ impl Builder<'_> {
         let point_ctx = PointCtx {
             name: &name,
             kind,
-            scope,
-            schema_url,
+            scope_labels,
             ctx,
         };
         match data {
@@ -582,7 +662,7 @@ impl Builder<'_> {
             self.drop(DropReason::MissingTimestamp, 1);
             return None;
         }
-        match self.point_labels(pc.name, pc.kind, attrs, pc.scope, pc.schema_url, pc.ctx) {
+        match self.point_labels(pc.name, pc.kind, attrs, pc.scope_labels, pc.ctx) {
             Ok(l) => Some(l),
             Err(reason) => {
                 self.drop(reason, 1);
@@ -633,7 +713,13 @@ impl Builder<'_> {
         let ts = ms(time);
         self.shard_points[pl.shard] += 1;
         let is_counter = delta_sum.is_some() && monotonic;
-        let series = self.series(pl.shard, pc.name, &pl.labels, None);
+        let with_created = is_counter && self.settings.export_created && start != 0 && !is_stale;
+        let (labels, created_labels) = if with_created {
+            (pl.labels.clone(), Some(pl.labels))
+        } else {
+            (pl.labels, None)
+        };
+        let series = self.series_owned(pl.shard, pc.name, labels, None);
         series.samples.push(Sample {
             value,
             timestamp: ts,
@@ -642,16 +728,16 @@ impl Builder<'_> {
             series
                 .exemplars
                 .extend(p.exemplars.iter().map(convert_exemplar));
-            if self.settings.export_created && start != 0 && !is_stale {
-                let base = pc.name.strip_suffix("_total").unwrap_or(pc.name);
-                let created = format!("{base}_created");
-                self.series(pl.shard, &created, &pl.labels, None)
-                    .samples
-                    .push(Sample {
-                        value: start as f64 / 1e9,
-                        timestamp: ts,
-                    });
-            }
+        }
+        if let Some(labels) = created_labels {
+            let base = pc.name.strip_suffix("_total").unwrap_or(pc.name);
+            let created = format!("{base}_created");
+            self.series_owned(pl.shard, &created, labels, None)
+                .samples
+                .push(Sample {
+                    value: start as f64 / 1e9,
+                    timestamp: ts,
+                });
         }
     }
 
@@ -794,7 +880,7 @@ impl Builder<'_> {
             }
         };
         self.shard_points[pl.shard] += 1;
-        let series = self.series(pl.shard, pc.name, &pl.labels, None);
+        let series = self.series_owned(pl.shard, pc.name, pl.labels, None);
         series.histograms.push(histogram);
         series
             .exemplars
@@ -841,12 +927,15 @@ impl Builder<'_> {
 
     fn finish(self) -> Converted {
         let mut shards: Vec<Vec<TimeSeries>> = vec![Vec::new(); self.shards];
-        for (shard, mut series) in self.series {
+        let mut hashes: Vec<Vec<u64>> = vec![Vec::new(); self.shards];
+        for (shard, hash, mut series) in self.series {
             sort_and_dedupe(&mut series);
             shards[shard].push(series);
+            hashes[shard].push(hash);
         }
         Converted {
             shards,
+            hashes,
             shard_points: self.shard_points,
             metadata: self.metadata.into_values().collect(),
             dropped: self.dropped,
@@ -857,8 +946,7 @@ impl Builder<'_> {
 struct PointCtx<'a> {
     name: &'a str,
     kind: MetricKind,
-    scope: Option<&'a InstrumentationScope>,
-    schema_url: &'a str,
+    scope_labels: &'a ScopeLabels,
     ctx: &'a ResourceContext,
 }
 

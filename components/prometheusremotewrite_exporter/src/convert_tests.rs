@@ -463,3 +463,79 @@ fn metadata_when_asked() {
     assert_eq!(c.metadata[0].unit, "bytes");
     assert_eq!(c.metadata[0].help, "Requests.");
 }
+
+#[test]
+fn a_resource_with_job_and_instance_stays_in_one_shard() {
+    let gauges = (0..50)
+        .map(|i| Metric {
+            name: format!("g{i}"),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: vec![number(1.0, T, vec![kv("cpu", &i.to_string())])],
+            })),
+            ..Default::default()
+        })
+        .collect();
+    let c = run(&[resource(gauges)], &settings(), 5);
+    assert_eq!(c.shards.iter().filter(|s| !s.is_empty()).count(), 1);
+    assert_eq!(c.shard_points.iter().sum::<usize>(), 50);
+    // target_info too: 50 gauges + 1.
+    assert_eq!(all_series(&c).len(), 51);
+}
+
+#[test]
+fn without_instance_series_spread_by_point() {
+    let mut rm = resource(
+        (0..50)
+            .map(|i| Metric {
+                name: format!("g{i}"),
+                data: Some(metric::Data::Gauge(Gauge {
+                    data_points: vec![number(1.0, T, vec![])],
+                })),
+                ..Default::default()
+            })
+            .collect(),
+    );
+    if let Some(r) = rm.resource.as_mut() {
+        r.attributes.retain(|kv| kv.key != "service.instance.id");
+    }
+    let c = run(&[rm], &settings(), 5);
+    assert!(c.shards.iter().filter(|s| !s.is_empty()).count() > 1);
+}
+
+#[test]
+fn series_labels_are_sorted_and_hashed_by_their_labels() {
+    let attrs = vec![kv("zone", "a"), kv("A", "b"), kv("le", "from-attribute")];
+    let c = run(
+        &[resource(vec![Metric {
+            name: "h".into(),
+            data: Some(metric::Data::Histogram(OtlpHistogram {
+                data_points: vec![HistogramDataPoint {
+                    attributes: attrs,
+                    time_unix_nano: T,
+                    count: 1,
+                    sum: Some(1.0),
+                    bucket_counts: vec![1, 0],
+                    explicit_bounds: vec![1.0],
+                    ..Default::default()
+                }],
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            })),
+            ..Default::default()
+        }])],
+        &settings(),
+        3,
+    );
+    for (series, hashes) in c.shards.iter().zip(&c.hashes) {
+        assert_eq!(series.len(), hashes.len());
+        for (s, h) in series.iter().zip(hashes) {
+            let names: Vec<&str> = s.labels.iter().map(|l| l.name.as_str()).collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(names, sorted, "sorted, no duplicates");
+            assert_eq!(*h, labels_hash(&s.labels));
+        }
+    }
+    let bucket = find(&c, "h_bucket", Some(("le", "1")));
+    assert_eq!(label(bucket, "A"), Some("b"));
+}

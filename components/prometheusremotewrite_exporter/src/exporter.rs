@@ -20,8 +20,8 @@
 use std::collections::HashSet;
 
 use foldhash::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -34,7 +34,7 @@ use weir_proto::remote_write::{TimeSeries, WriteRequest};
 use crate::client::{Client, Failure};
 use crate::convert::{self, DropReason, Settings};
 use crate::delta::DeltaState;
-use crate::request;
+use crate::request::{self, Packed};
 
 /// Self-metric handles, fetched once at build.
 struct Counters {
@@ -89,26 +89,79 @@ impl Counters {
     }
 }
 
-/// One ordered lane: the newest delivered timestamp of each of its series.
+/// One ordered lane: the newest delivered timestamp of each of its series, keyed by the
+/// hash of the series' labels (computed once at conversion, see `request::Packed`).
 struct Shard {
     newest: HashMap<u64, (i64, Instant)>,
+    /// Series remembered by all shards together, and their bound (`ordering.max_series`):
+    /// shared because series spread unevenly when few targets send many series each.
+    tracked: Arc<AtomicUsize>,
     capacity: usize,
     max_idle: Duration,
+    /// The uncompressed protobuf of the request being sent, reused between requests.
+    scratch: Vec<u8>,
+}
+
+/// The oldest timestamp of a series' samples, histograms and exemplars, and the newest
+/// of its samples and histograms (each list is sorted by time); `None` when it has no
+/// samples or histograms.
+fn time_range(series: &TimeSeries) -> Option<(i64, i64)> {
+    let first = [
+        series.samples.first().map(|s| s.timestamp),
+        series.histograms.first().map(|h| h.timestamp),
+        series.exemplars.first().map(|e| e.timestamp),
+    ];
+    let last = [
+        series.samples.last().map(|s| s.timestamp),
+        series.histograms.last().map(|h| h.timestamp),
+    ];
+    let newest = last.into_iter().flatten().max()?;
+    let oldest = first.into_iter().flatten().min()?;
+    Some((oldest, newest))
 }
 
 impl Shard {
     fn forget_idle(&mut self, now: Instant) {
         let max_idle = self.max_idle;
+        let before = self.newest.len();
         self.newest
             .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < max_idle);
+        self.tracked
+            .fetch_sub(before - self.newest.len(), Ordering::Relaxed);
+    }
+
+    fn is_full(&self) -> bool {
+        self.tracked.load(Ordering::Relaxed) >= self.capacity
+    }
+
+    /// Whether `filter` would change the request: a series without samples, or one
+    /// holding something not newer than what was delivered. Usually not, and then the
+    /// request is sent as it is, without a copy.
+    fn needs_filter(&self, packed: &Packed) -> bool {
+        packed
+            .request
+            .timeseries
+            .iter()
+            .zip(&packed.hashes)
+            .any(|(series, hash)| match time_range(series) {
+                None => true,
+                Some((oldest, _)) => self
+                    .newest
+                    .get(hash)
+                    .is_some_and(|(newest, _)| oldest <= *newest),
+            })
     }
 
     /// Leaves out samples not newer than what was delivered; returns how many were older
     /// (the same timestamp again is a resend of a delivered sample and is not counted).
-    fn filter(&self, request: &mut WriteRequest) -> usize {
+    /// `hashes` (one per series) is kept in step.
+    fn filter(&self, request: &mut WriteRequest, hashes: &mut Vec<u64>) -> usize {
         let mut older = 0;
+        let mut kept = Vec::with_capacity(hashes.len());
+        let mut hash_iter = hashes.iter();
         request.timeseries.retain_mut(|series| {
-            if let Some((newest, _)) = self.newest.get(&series_hash(series)) {
+            let hash = hash_iter.next().copied().unwrap_or_default();
+            if let Some((newest, _)) = self.newest.get(&hash) {
                 let newest = *newest;
                 older += series
                     .samples
@@ -124,45 +177,41 @@ impl Shard {
                 series.histograms.retain(|h| h.timestamp > newest);
                 series.exemplars.retain(|e| e.timestamp > newest);
             }
-            !series.samples.is_empty() || !series.histograms.is_empty()
+            let keep = !series.samples.is_empty() || !series.histograms.is_empty();
+            if keep {
+                kept.push(hash);
+            }
+            keep
         });
+        *hashes = kept;
         older
     }
 
-    fn delivered(&mut self, request: &WriteRequest, now: Instant) {
-        for series in &request.timeseries {
-            let newest = series
-                .samples
-                .iter()
-                .map(|s| s.timestamp)
-                .chain(series.histograms.iter().map(|h| h.timestamp))
-                .max();
-            let Some(newest) = newest else { continue };
-            let key = series_hash(series);
-            if !self.newest.contains_key(&key) && self.newest.len() >= self.capacity {
+    fn delivered(&mut self, request: &WriteRequest, hashes: &[u64], now: Instant) {
+        for (series, &key) in request.timeseries.iter().zip(hashes) {
+            let Some((_, newest)) = time_range(series) else {
+                continue;
+            };
+            if let Some(entry) = self.newest.get_mut(&key) {
+                *entry = (newest, now);
+                continue;
+            }
+            if self.is_full() {
                 self.forget_idle(now);
-                if self.newest.len() >= self.capacity {
+                if self.is_full() {
                     // Full of live series: this one goes untracked (see README, Limits).
                     continue;
                 }
             }
             self.newest.insert(key, (newest, now));
+            self.tracked.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-fn series_hash(series: &TimeSeries) -> u64 {
-    let mut h = foldhash::fast::FixedState::default().build_hasher();
-    for label in &series.labels {
-        label.name.hash(&mut h);
-        label.value.hash(&mut h);
-    }
-    h.finish()
-}
-
 /// How far one shard of one batch got.
 struct ShardWork {
-    requests: Vec<WriteRequest>,
+    requests: Vec<Packed>,
     next: usize,
     points: usize,
     failed: bool,
@@ -239,6 +288,7 @@ pub struct Options {
 impl RemoteWriteExporter {
     pub fn new(options: Options, client: Client, telemetry: &Telemetry) -> Self {
         let shards = options.shards.max(1);
+        let tracked = Arc::new(AtomicUsize::new(0));
         Self {
             counters: Counters::new(telemetry, &options.id),
             id: options.id,
@@ -249,8 +299,10 @@ impl RemoteWriteExporter {
                 .map(|_| {
                     tokio::sync::Mutex::new(Shard {
                         newest: HashMap::default(),
-                        capacity: (options.max_series / shards).max(1),
+                        tracked: tracked.clone(),
+                        capacity: options.max_series.max(1),
                         max_idle: options.max_idle,
+                        scratch: Vec::new(),
                     })
                 })
                 .collect(),
@@ -297,9 +349,10 @@ impl RemoteWriteExporter {
             shards: converted
                 .shards
                 .into_iter()
+                .zip(converted.hashes)
                 .zip(shard_points)
-                .map(|(series, points)| ShardWork {
-                    requests: request::pack(series, self.max_bytes),
+                .map(|((series, hashes), points)| ShardWork {
+                    requests: request::pack_hashed(series, hashes, self.max_bytes),
                     next: 0,
                     points,
                     failed: false,
@@ -310,8 +363,8 @@ impl RemoteWriteExporter {
         }
     }
 
-    async fn send(&self, request: &WriteRequest) -> Result<(), Failure> {
-        let body = request::encode(request).map_err(|message| Failure {
+    async fn send(&self, request: &WriteRequest, scratch: &mut Vec<u8>) -> Result<(), Failure> {
+        let body = request::encode_with(request, scratch).map_err(|message| Failure {
             retryable: false,
             retry_after: None,
             status: None,
@@ -350,14 +403,22 @@ impl RemoteWriteExporter {
 
     /// Sends what is left of one shard's requests; `Err` on the first failure.
     async fn run_shard(&self, index: usize, work: &mut ShardWork) -> Result<(), Failure> {
-        let mut shard = self.shards[index].lock().await;
+        let mut guard = self.shards[index].lock().await;
+        let shard = &mut *guard;
         while work.next < work.requests.len() {
-            let mut request = work.requests[work.next].clone();
-            let older = shard.filter(&mut request);
-            self.counters.drop(DropReason::OutOfOrderSample, older);
-            if !request.timeseries.is_empty() {
-                self.send(&request).await?;
-                shard.delivered(&request, Instant::now());
+            let packed = &work.requests[work.next];
+            if shard.needs_filter(packed) {
+                let mut request = packed.request.clone();
+                let mut hashes = packed.hashes.clone();
+                let older = shard.filter(&mut request, &mut hashes);
+                self.counters.drop(DropReason::OutOfOrderSample, older);
+                if !request.timeseries.is_empty() {
+                    self.send(&request, &mut shard.scratch).await?;
+                    shard.delivered(&request, &hashes, Instant::now());
+                }
+            } else {
+                self.send(&packed.request, &mut shard.scratch).await?;
+                shard.delivered(&packed.request, &packed.hashes, Instant::now());
             }
             work.next += 1;
         }
@@ -366,7 +427,10 @@ impl RemoteWriteExporter {
 
     async fn attempt(&self, work: &mut Work) -> Result<(), ExportError> {
         while work.metadata_next < work.metadata.len() {
-            match self.send(&work.metadata[work.metadata_next]).await {
+            match self
+                .send(&work.metadata[work.metadata_next], &mut Vec::new())
+                .await
+            {
                 Ok(()) => work.metadata_next += 1,
                 Err(f) if f.retryable => return Err(retryable(f)),
                 // Metadata is advisory; a refused metadata request does not fail samples.
@@ -447,5 +511,101 @@ impl Exporter for RemoteWriteExporter {
             in_flight.work = None;
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_proto::remote_write::{Exemplar, Label, Sample};
+
+    fn shard() -> Shard {
+        Shard {
+            newest: HashMap::default(),
+            tracked: Arc::default(),
+            capacity: 10,
+            max_idle: Duration::from_secs(600),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn packed(times: &[i64], exemplar: Option<i64>) -> Packed {
+        Packed {
+            request: WriteRequest {
+                timeseries: vec![TimeSeries {
+                    labels: vec![Label {
+                        name: "__name__".into(),
+                        value: "up".into(),
+                    }],
+                    samples: times
+                        .iter()
+                        .map(|t| Sample {
+                            value: 1.0,
+                            timestamp: *t,
+                        })
+                        .collect(),
+                    exemplars: exemplar
+                        .map(|t| Exemplar {
+                            timestamp: t,
+                            ..Default::default()
+                        })
+                        .into_iter()
+                        .collect(),
+                    ..Default::default()
+                }],
+                metadata: vec![],
+            },
+            hashes: vec![7],
+        }
+    }
+
+    #[test]
+    fn only_requests_touching_delivered_time_are_filtered() {
+        let mut s = shard();
+        let first = packed(&[10, 20], None);
+        assert!(!s.needs_filter(&first));
+        s.delivered(&first.request, &first.hashes, Instant::now());
+        assert_eq!(s.newest[&7].0, 20);
+
+        // Newer samples only: sent as they are.
+        assert!(!s.needs_filter(&packed(&[21, 30], None)));
+        // An exemplar at the delivered time would be filtered.
+        assert!(s.needs_filter(&packed(&[21], Some(20))));
+
+        // One resent and one older sample: filtering keeps the newer one, counts one.
+        let mut p = packed(&[15, 20, 25], None);
+        assert!(s.needs_filter(&p));
+        let older = s.filter(&mut p.request, &mut p.hashes);
+        assert_eq!(older, 1);
+        assert_eq!(p.request.timeseries[0].samples.len(), 1);
+        assert_eq!(p.hashes, vec![7]);
+
+        // Everything delivered already: the series (and its hash) goes.
+        let mut p = packed(&[5, 20], None);
+        s.filter(&mut p.request, &mut p.hashes);
+        assert!(p.request.timeseries.is_empty());
+        assert!(p.hashes.is_empty());
+
+        // A series without samples is always left out.
+        assert!(s.needs_filter(&packed(&[], Some(30))));
+    }
+
+    #[test]
+    fn the_series_bound_is_shared_by_all_shards() {
+        let tracked = Arc::new(AtomicUsize::new(0));
+        let mut a = shard();
+        let mut b = shard();
+        for s in [&mut a, &mut b] {
+            s.tracked = tracked.clone();
+            s.capacity = 1;
+        }
+        let p = packed(&[10], None);
+        a.delivered(&p.request, &p.hashes, Instant::now());
+        b.delivered(&p.request, &[8], Instant::now());
+        assert_eq!(tracked.load(Ordering::Relaxed), 1);
+        assert!(
+            b.newest.is_empty(),
+            "full: the second series goes untracked"
+        );
     }
 }

@@ -14,23 +14,41 @@ fn field_len(len: usize) -> usize {
     1 + prost::length_delimiter_len(len) + len
 }
 
+/// A request and, for each of its series, the hash of its labels (the series' key in
+/// the exporter's ordering record, computed once at conversion).
+#[derive(Debug, Default)]
+pub struct Packed {
+    pub request: WriteRequest,
+    pub hashes: Vec<u64>,
+}
+
 /// Splits `series` into requests of at most `max_bytes` each.
 pub fn pack(series: Vec<TimeSeries>, max_bytes: usize) -> Vec<WriteRequest> {
+    let hashes = vec![0; series.len()];
+    pack_hashed(series, hashes, max_bytes)
+        .into_iter()
+        .map(|p| p.request)
+        .collect()
+}
+
+/// [`pack`], carrying each series' hash (`hashes[i]` belongs to `series[i]`) along.
+pub fn pack_hashed(series: Vec<TimeSeries>, hashes: Vec<u64>, max_bytes: usize) -> Vec<Packed> {
     let mut requests = Vec::new();
-    let mut current = WriteRequest::default();
+    let mut current = Packed::default();
     let mut current_len = 0;
-    for s in series {
+    for (s, hash) in series.into_iter().zip(hashes) {
         for part in split_series(s, max_bytes) {
             let len = field_len(part.encoded_len());
-            if current_len + len > max_bytes && !current.timeseries.is_empty() {
+            if current_len + len > max_bytes && !current.request.timeseries.is_empty() {
                 requests.push(std::mem::take(&mut current));
                 current_len = 0;
             }
             current_len += len;
-            current.timeseries.push(part);
+            current.request.timeseries.push(part);
+            current.hashes.push(hash);
         }
     }
-    if !current.timeseries.is_empty() {
+    if !current.request.timeseries.is_empty() {
         requests.push(current);
     }
     requests
@@ -106,10 +124,21 @@ fn split_series(series: TimeSeries, max_bytes: usize) -> Vec<TimeSeries> {
 
 /// The wire body: protobuf, snappy block format (not the framed stream format).
 pub fn encode(request: &WriteRequest) -> Result<Vec<u8>, String> {
-    let raw = request.encode_to_vec();
-    snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .map_err(|e| format!("snappy compression failed: {e}"))
+    encode_with(request, &mut Vec::new())
+}
+
+/// [`encode`] with a reusable scratch buffer for the uncompressed protobuf.
+pub fn encode_with(request: &WriteRequest, scratch: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+    scratch.clear();
+    request
+        .encode(scratch)
+        .map_err(|e| format!("protobuf encoding failed: {e}"))?;
+    let mut out = vec![0; snap::raw::max_compress_len(scratch.len())];
+    let n = snap::raw::Encoder::new()
+        .compress(scratch, &mut out)
+        .map_err(|e| format!("snappy compression failed: {e}"))?;
+    out.truncate(n);
+    Ok(out)
 }
 
 #[cfg(test)]
