@@ -208,7 +208,11 @@ class Prometheus:
     """A real Prometheus server (Debian package `prometheus`) on 127.0.0.1 with the
     remote-write receiver on, a temporary storage path and an optional scrape config."""
 
-    def __init__(self, scrape_configs_yaml: str = "", scrape_interval: str = "1s"):
+    def __init__(self, scrape_configs_yaml: str = "", scrape_interval: str = "1s",
+                 features: tuple[str, ...] = ()):
+        """`features`: Prometheus feature flags, e.g. ("native-histograms",), which 2.42
+        needs to store the native histograms remote-write sends."""
+        self.features = features
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="prometheus-"))
         self.config_path = self.dir / "prometheus.yml"
@@ -228,7 +232,7 @@ class Prometheus:
 
     def start(self) -> "Prometheus":
         binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-        self._log = open(self.dir / "prometheus.log", "wb")
+        self._log = open(self.dir / "prometheus.log", "ab")
         self.proc = subprocess.Popen(
             [
                 binary,
@@ -236,6 +240,7 @@ class Prometheus:
                 f"--storage.tsdb.path={self.dir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-remote-write-receiver",
+                *(f"--enable-feature={feature}" for feature in self.features),
                 "--storage.tsdb.retention.time=1h",
             ],
             stdout=self._log,
