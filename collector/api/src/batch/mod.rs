@@ -105,19 +105,20 @@ impl Batch {
 
     /// Encodes as an OTLP protobuf export request.
     pub fn encode_protobuf(&self) -> Vec<u8> {
+        // Every export request has its resources as repeated field 1, so each resource is
+        // written in place as that field: no copy of the batch into a request struct.
+        fn encode_all<M: Message>(resources: &[M], capacity: usize) -> Vec<u8> {
+            let mut buf = Vec::with_capacity(capacity);
+            for resource in resources {
+                prost::encoding::message::encode(1, resource, &mut buf);
+            }
+            buf
+        }
+        let capacity = self.encoded_len();
         match &*self.payload {
-            Payload::Traces(rs) => ExportTraceServiceRequest {
-                resource_spans: rs.clone(),
-            }
-            .encode_to_vec(),
-            Payload::Metrics(rm) => ExportMetricsServiceRequest {
-                resource_metrics: rm.clone(),
-            }
-            .encode_to_vec(),
-            Payload::Logs(rl) => ExportLogsServiceRequest {
-                resource_logs: rl.clone(),
-            }
-            .encode_to_vec(),
+            Payload::Traces(rs) => encode_all(rs, capacity),
+            Payload::Metrics(rm) => encode_all(rm, capacity),
+            Payload::Logs(rl) => encode_all(rl, capacity),
         }
     }
 
