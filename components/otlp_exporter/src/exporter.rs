@@ -10,16 +10,24 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Request;
 use weir_api::{Batch, ExportError, Exporter, Signal, StartError};
-use weir_proto::collector::logs::v1::logs_service_client::LogsServiceClient;
-use weir_proto::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use weir_proto::collector::trace::v1::trace_service_client::TraceServiceClient;
+use weir_proto::collector::logs::v1::ExportLogsServiceResponse;
+use weir_proto::collector::metrics::v1::ExportMetricsServiceResponse;
+use weir_proto::collector::trace::v1::ExportTraceServiceResponse;
 
+use crate::codec::RawCodec;
 use crate::config::{Compression, Config};
+
+const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 use crate::status::{partial_success, to_export_error};
 
 pub struct OtlpGrpcExporter {
@@ -117,17 +125,40 @@ impl OtlpGrpcExporter {
     }
 }
 
-/// Applies the configured compression to a generated client (they share no trait).
-macro_rules! client {
-    ($client:ident, $self:ident) => {{
-        let mut client = $client::new($self.channel());
-        if let Some(encoding) = $self.compression {
-            client = client.send_compressed(encoding);
+impl OtlpGrpcExporter {
+    /// One unary `Export` call with the request's bytes as encoded by the batch.
+    async fn call(&self, path: &'static str, body: Bytes) -> Result<Bytes, tonic::Status> {
+        let mut grpc = tonic::client::Grpc::new(self.channel());
+        if let Some(encoding) = self.compression {
+            grpc = grpc.send_compressed(encoding);
         }
-        client
+        let mut grpc = grpc
             .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-    }};
+            .accept_compressed(CompressionEncoding::Zstd);
+        // As the generated clients do.
+        grpc.ready()
+            .await
+            .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
+        let response = grpc
+            .unary(
+                self.request(body),
+                PathAndQuery::from_static(path),
+                RawCodec,
+            )
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    /// The response's message (empty when it cannot be read).
+    fn response<M: Message + Default>(&self, bytes: Bytes) -> M {
+        // The data was accepted: a response we cannot read is logged, not retried
+        // (retrying would send accepted data twice).
+        M::decode(bytes).unwrap_or_else(|err| {
+            tracing::warn!(endpoint = %self.target, error = %err,
+                "export accepted, but the response could not be decoded");
+            M::default()
+        })
+    }
 }
 
 #[async_trait]
@@ -143,24 +174,22 @@ impl Exporter for OtlpGrpcExporter {
         }
         match batch.signal() {
             Signal::Traces => {
-                let request = self.request(batch.to_traces_request());
-                let response = client!(TraceServiceClient, self)
-                    .export(request)
+                let reply = self
+                    .call(TRACES_PATH, Bytes::from(batch.encode_protobuf()))
                     .await
-                    .map_err(|status| self.failed(&status))?
-                    .into_inner();
+                    .map_err(|status| self.failed(&status))?;
+                let response: ExportTraceServiceResponse = self.response(reply);
                 match response.partial_success {
                     Some(p) => partial_success(Signal::Traces, p.rejected_spans, &p.error_message),
                     None => Ok(()),
                 }
             }
             Signal::Metrics => {
-                let request = self.request(batch.to_metrics_request());
-                let response = client!(MetricsServiceClient, self)
-                    .export(request)
+                let reply = self
+                    .call(METRICS_PATH, Bytes::from(batch.encode_protobuf()))
                     .await
-                    .map_err(|status| self.failed(&status))?
-                    .into_inner();
+                    .map_err(|status| self.failed(&status))?;
+                let response: ExportMetricsServiceResponse = self.response(reply);
                 match response.partial_success {
                     Some(p) => {
                         partial_success(Signal::Metrics, p.rejected_data_points, &p.error_message)
@@ -169,12 +198,11 @@ impl Exporter for OtlpGrpcExporter {
                 }
             }
             Signal::Logs => {
-                let request = self.request(batch.to_logs_request());
-                let response = client!(LogsServiceClient, self)
-                    .export(request)
+                let reply = self
+                    .call(LOGS_PATH, Bytes::from(batch.encode_protobuf()))
                     .await
-                    .map_err(|status| self.failed(&status))?
-                    .into_inner();
+                    .map_err(|status| self.failed(&status))?;
+                let response: ExportLogsServiceResponse = self.response(reply);
                 match response.partial_success {
                     Some(p) => {
                         partial_success(Signal::Logs, p.rejected_log_records, &p.error_message)
