@@ -12,6 +12,9 @@ pub use opentelemetry_proto::tonic::metrics;
 pub use opentelemetry_proto::tonic::resource;
 pub use opentelemetry_proto::tonic::trace;
 
+/// A raw-bytes gRPC codec and the OTLP method paths.
+pub mod grpc;
+
 /// Prometheus remote-write 1.0 messages.
 pub mod remote_write;
 

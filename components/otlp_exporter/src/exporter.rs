@@ -22,13 +22,13 @@ use weir_proto::collector::logs::v1::ExportLogsServiceResponse;
 use weir_proto::collector::metrics::v1::ExportMetricsServiceResponse;
 use weir_proto::collector::trace::v1::ExportTraceServiceResponse;
 
-use crate::codec::RawCodec;
 use crate::config::{Compression, Config};
 
-const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 use crate::status::{partial_success, to_export_error};
+use weir_proto::grpc::{
+    RawCodec, LOGS_EXPORT_PATH as LOGS_PATH, METRICS_EXPORT_PATH as METRICS_PATH,
+    TRACES_EXPORT_PATH as TRACES_PATH,
+};
 
 pub struct OtlpGrpcExporter {
     endpoint: Endpoint,

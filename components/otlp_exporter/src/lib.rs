@@ -7,7 +7,6 @@
 //! the wire (tonic client, compression, metadata, TLS) and what each answer means
 //! (retryable with a delay, or permanent with a count of rejected items).
 
-mod codec;
 mod config;
 mod exporter;
 mod metadata;

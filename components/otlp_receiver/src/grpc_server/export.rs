@@ -1,4 +1,4 @@
-//! One OTLP `Export` service (trace, metrics or logs), served with [`RawCodec`] so every
+//! One OTLP `Export` service (trace, metrics or logs), served with `RawCodec` (`weir_proto::grpc`) so every
 //! refusal passes through Weir's code: counted in
 //! `weir_receiver_refused_requests_total{transport="grpc"}`, logged at debug level, and
 //! answered with the code the OTLP spec asks for.
@@ -39,8 +39,8 @@ use weir_proto::collector::logs::v1::logs_service_server;
 use weir_proto::collector::metrics::v1::metrics_service_server;
 use weir_proto::collector::trace::v1::trace_service_server;
 
-use super::codec::RawCodec;
 use crate::metadata;
+use weir_proto::grpc::RawCodec;
 
 /// Which of the three OTLP services: its gRPC name and the signal it carries.
 pub trait Rpc: Send + Sync + 'static {

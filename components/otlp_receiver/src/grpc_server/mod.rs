@@ -1,10 +1,9 @@
 //! OTLP/gRPC: the three OTLP services on one tonic server.
 //!
 //! tonic serves HTTP/2, keepalive, connection age and graceful shutdown; each service
-//! is hand-written ([`export`]) over a codec that yields the raw message ([`codec`]), so
+//! is hand-written ([`export`]) over a codec that yields the raw message (`weir_proto::grpc::RawCodec`), so
 //! decoding, size and decompression refusals are Weir's to count and answer.
 
-mod codec;
 mod export;
 
 use crate::endpoint::display_addr;
