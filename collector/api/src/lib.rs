@@ -12,6 +12,7 @@
 //! - [`ExportError`]: retryable (with an optional delay) or permanent.
 //! - [`telemetry::Telemetry`]: self-metrics with the Collector's names.
 
+pub mod attributes;
 pub mod batch;
 pub mod batcher;
 pub mod component;

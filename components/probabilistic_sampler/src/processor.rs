@@ -326,7 +326,8 @@ fn value_bytes(value: &any_value::Value) -> Vec<u8> {
         any_value::Value::BoolValue(b) => b.to_string().into_bytes(),
         any_value::Value::IntValue(i) => i.to_string().into_bytes(),
         any_value::Value::DoubleValue(d) => format_double(*d).into_bytes(),
-        other => json_text(other).into_bytes(),
+        // Arrays and maps as compact JSON, as `AsString` renders them.
+        other => weir_api::attributes::json_text(other).into_bytes(),
     }
 }
 
@@ -339,55 +340,6 @@ fn format_double(value: f64) -> String {
     } else {
         value.to_string()
     }
-}
-
-/// Arrays and maps as compact JSON, as `AsString` renders them.
-fn json_text(value: &any_value::Value) -> String {
-    fn to_json(value: Option<&any_value::Value>) -> serde_json::Value {
-        use serde_json::Value as J;
-        match value {
-            None => J::Null,
-            Some(any_value::Value::StringValue(s)) => J::String(s.clone()),
-            Some(any_value::Value::BoolValue(b)) => J::Bool(*b),
-            Some(any_value::Value::IntValue(i)) => J::from(*i),
-            Some(any_value::Value::DoubleValue(d)) => J::from(*d),
-            Some(any_value::Value::BytesValue(b)) => J::String(base64(b)),
-            Some(any_value::Value::ArrayValue(a)) => {
-                J::Array(a.values.iter().map(|v| to_json(v.value.as_ref())).collect())
-            }
-            Some(any_value::Value::KvlistValue(kvs)) => J::Object(
-                kvs.values
-                    .iter()
-                    .map(|kv| {
-                        (
-                            kv.key.clone(),
-                            to_json(kv.value.as_ref().and_then(|v| v.value.as_ref())),
-                        )
-                    })
-                    .collect(),
-            ),
-            Some(_) => J::Null,
-        }
-    }
-    to_json(Some(value)).to_string()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// OpenTracing's `sampling.priority` on a span: 0 drops, above 0 keeps, otherwise

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use weir_proto::common::v1::{any_value, AnyValue, KeyValue};
 
+use weir_api::attributes::{base64, json_text};
+
 use crate::naming::LabelNamer;
 
 /// The string form of an attribute value.
@@ -21,7 +23,7 @@ pub fn value_to_string(value: Option<&AnyValue>) -> String {
         Some(any_value::Value::IntValue(i)) => i.to_string(),
         Some(any_value::Value::DoubleValue(d)) => format_double(*d),
         Some(any_value::Value::BytesValue(b)) => base64(b),
-        Some(other) => to_json(Some(other)).to_string(),
+        Some(other) => json_text(other),
     }
 }
 
@@ -37,58 +39,6 @@ fn format_double(d: f64) -> String {
     } else {
         d.to_string()
     }
-}
-
-fn to_json(value: Option<&any_value::Value>) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        None => J::Null,
-        Some(any_value::Value::StringValue(s)) => J::String(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => J::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => J::from(*i),
-        Some(any_value::Value::DoubleValue(d)) => serde_json::Number::from_f64(*d)
-            .map(J::Number)
-            .unwrap_or_else(|| J::String(format_double(*d))),
-        Some(any_value::Value::BytesValue(b)) => J::String(base64(b)),
-        Some(any_value::Value::ArrayValue(a)) => {
-            J::Array(a.values.iter().map(|v| to_json(v.value.as_ref())).collect())
-        }
-        Some(any_value::Value::KvlistValue(kv)) => J::Object(
-            kv.values
-                .iter()
-                .map(|e| {
-                    (
-                        e.key.clone(),
-                        to_json(e.value.as_ref().and_then(|v| v.value.as_ref())),
-                    )
-                })
-                .collect(),
-        ),
-        // String-table references only exist in profiles; nothing to resolve them with.
-        Some(_) => J::Null,
-    }
-}
-
-/// Standard base64 with padding (RFC 4648), as the spec asks for bytes values.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Collects attributes under their original keys; a key added twice keeps the first.
