@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use weir_api::{BatcherSettings, ComponentProblem, Value};
+use weir_api::{BatcherSettings, ComponentProblem};
 
 /// The `batch` processor's configuration, with the Collector's defaults.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -42,13 +42,6 @@ impl Default for BatchConfig {
 }
 
 impl BatchConfig {
-    /// Parses and checks a config section: the first problem found, if any.
-    pub fn from_value(section: &Value) -> Result<Self, ComponentProblem> {
-        let config: Self = weir_api::config::parse(section)?;
-        config.validate()?;
-        Ok(config)
-    }
-
     /// The Collector's semantic rules (`processor/batchprocessor/config.go`).
     pub fn validate(&self) -> Result<(), ComponentProblem> {
         if self.send_batch_max_size > 0 && self.send_batch_max_size < self.send_batch_size {
@@ -96,5 +89,11 @@ impl BatchConfig {
                 limit => limit,
             },
         }
+    }
+}
+
+impl weir_api::config::Validate for BatchConfig {
+    fn problems(&self) -> Vec<ComponentProblem> {
+        self.validate().err().into_iter().collect()
     }
 }

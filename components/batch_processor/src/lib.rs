@@ -45,10 +45,7 @@ impl ProcessorFactory for BatchProcessorFactory {
     }
 
     fn check(&self, config: &Value) -> Vec<ComponentProblem> {
-        match BatchConfig::from_value(config) {
-            Ok(_) => Vec::new(),
-            Err(problem) => vec![problem],
-        }
+        weir_api::config::check_valid::<BatchConfig>(config)
     }
 
     fn build(
@@ -56,9 +53,7 @@ impl ProcessorFactory for BatchProcessorFactory {
         ctx: ProcessorBuildContext,
         config: &Value,
     ) -> Result<Box<dyn Processor>, BuildError> {
-        let config = BatchConfig::from_value(config).map_err(|problem| {
-            BuildError(format!("{}: {}", problem.path.join("."), problem.message))
-        })?;
+        let config: BatchConfig = weir_api::config::parse_valid(config)?;
         let id = ctx.id.to_string();
         let counters = BatchCounters::new(&ctx.telemetry, &id, ctx.signal);
         Ok(Box::new(BatchProcessor::new(id, &config, counters)))

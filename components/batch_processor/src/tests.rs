@@ -62,7 +62,7 @@ fn build(config: &str, signal: Signal) -> (Box<dyn Processor>, Telemetry) {
 
 fn processor(config: &str) -> (BatchProcessor, Telemetry) {
     let telemetry = Telemetry::new();
-    let config = BatchConfig::from_value(&yaml(config)).unwrap();
+    let config = weir_api::config::parse_valid::<BatchConfig>(&yaml(config)).unwrap();
     let counters = BatchCounters::new(&telemetry, "batch", Signal::Traces);
     (
         BatchProcessor::new("batch".into(), &config, counters),
@@ -72,7 +72,7 @@ fn processor(config: &str) -> (BatchProcessor, Telemetry) {
 
 #[test]
 fn defaults_are_the_collectors() {
-    let config = BatchConfig::from_value(&Value::Null).unwrap();
+    let config = weir_api::config::parse_valid::<BatchConfig>(&Value::Null).unwrap();
     assert_eq!(config.send_batch_size, 8192);
     assert_eq!(config.send_batch_max_size, 0);
     assert_eq!(config.timeout, Duration::from_millis(200));
@@ -85,7 +85,7 @@ fn defaults_are_the_collectors() {
 
 #[test]
 fn go_durations_are_accepted() {
-    let config = BatchConfig::from_value(&yaml("timeout: 1m30s")).unwrap();
+    let config = weir_api::config::parse_valid::<BatchConfig>(&yaml("timeout: 1m30s")).unwrap();
     assert_eq!(config.timeout, Duration::from_secs(90));
 }
 

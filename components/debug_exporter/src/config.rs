@@ -8,7 +8,7 @@
 //! disabled queue here.
 
 use serde::Deserialize;
-use weir_api::{ComponentProblem, QueueSettings, Value};
+use weir_api::{ComponentProblem, QueueSettings};
 
 /// How much of each batch is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -112,13 +112,6 @@ impl AttributeFilter {
 }
 
 impl DebugConfig {
-    /// Parses and checks a section: the first problem found, if any.
-    pub fn from_value(section: &Value) -> Result<Self, ComponentProblem> {
-        let config: Self = weir_api::config::parse(section)?;
-        config.validate()?;
-        Ok(config)
-    }
-
     pub fn validate(&self) -> Result<(), ComponentProblem> {
         for (name, part) in [
             ("record", &self.output.record),
@@ -147,5 +140,11 @@ impl DebugConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl weir_api::config::Validate for DebugConfig {
+    fn problems(&self) -> Vec<ComponentProblem> {
+        self.validate().err().into_iter().collect()
     }
 }

@@ -65,16 +65,11 @@ impl ExporterFactory for DebugExporterFactory {
     }
 
     fn check(&self, config: &Value) -> Vec<ComponentProblem> {
-        match DebugConfig::from_value(config) {
-            Ok(_) => Vec::new(),
-            Err(problem) => vec![problem],
-        }
+        weir_api::config::check_valid::<DebugConfig>(config)
     }
 
     fn build(&self, ctx: BuildContext, config: &Value) -> Result<BuiltExporter, BuildError> {
-        let config = DebugConfig::from_value(config).map_err(|problem| {
-            BuildError(format!("{}: {}", problem.path.join("."), problem.message))
-        })?;
+        let config: DebugConfig = weir_api::config::parse_valid(config)?;
         let exporter = DebugExporter::new(ctx.id.to_string(), &config, &ctx.telemetry);
         Ok(BuiltExporter {
             exporter: Arc::new(exporter),

@@ -205,7 +205,7 @@ fn detailed_is_indented_json_with_hex_ids() {
 
 #[test]
 fn output_settings_hide_parts_and_attributes() {
-    let config = DebugConfig::from_value(&yaml(
+    let config = weir_api::config::parse_valid::<DebugConfig>(&yaml(
         "output:\n  record:\n    attributes:\n      exclude: [user.email]\n  resource:\n    enabled: false",
     ))
     .unwrap();
@@ -230,7 +230,7 @@ fn output_settings_hide_parts_and_attributes() {
 
 #[test]
 fn config_defaults_and_engine_settings() {
-    let config = DebugConfig::from_value(&Value::Null).unwrap();
+    let config = weir_api::config::parse_valid::<DebugConfig>(&Value::Null).unwrap();
     assert_eq!(config.verbosity, Verbosity::Basic);
     assert_eq!(
         (config.sampling_initial, config.sampling_thereafter),

@@ -68,13 +68,6 @@ impl Default for CheckCollectorPipeline {
 }
 
 impl HealthCheckConfig {
-    /// Parses and checks a section: the first problem found, if any.
-    pub fn from_value(section: &Value) -> Result<Self, ComponentProblem> {
-        let config: Self = weir_api::config::parse(section)?;
-        config.validate()?;
-        Ok(config)
-    }
-
     /// The Collector's rules (`endpoint` set, `path` starting with `/`), plus TLS,
     /// which Weir's health check does not serve yet.
     pub fn validate(&self) -> Result<(), ComponentProblem> {
@@ -109,5 +102,11 @@ impl HealthCheckConfig {
             });
         }
         Ok(())
+    }
+}
+
+impl weir_api::config::Validate for HealthCheckConfig {
+    fn problems(&self) -> Vec<ComponentProblem> {
+        self.validate().err().into_iter().collect()
     }
 }

@@ -46,16 +46,11 @@ impl ExtensionFactory for HealthCheckFactory {
     }
 
     fn check(&self, config: &Value) -> Vec<ComponentProblem> {
-        match HealthCheckConfig::from_value(config) {
-            Ok(_) => Vec::new(),
-            Err(problem) => vec![problem],
-        }
+        weir_api::config::check_valid::<HealthCheckConfig>(config)
     }
 
     fn build(&self, ctx: BuildContext, config: &Value) -> Result<Box<dyn Extension>, BuildError> {
-        let config = HealthCheckConfig::from_value(config).map_err(|problem| {
-            BuildError(format!("{}: {}", problem.path.join("."), problem.message))
-        })?;
+        let config: HealthCheckConfig = weir_api::config::parse_valid(config)?;
         Ok(Box::new(HealthCheck { id: ctx.id, config }))
     }
 }

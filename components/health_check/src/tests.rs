@@ -14,7 +14,7 @@ fn yaml(text: &str) -> Value {
 }
 
 fn config(text: &str) -> HealthCheckConfig {
-    HealthCheckConfig::from_value(&yaml(text)).unwrap()
+    weir_api::config::parse_valid::<HealthCheckConfig>(&yaml(text)).unwrap()
 }
 
 /// Sends one request and returns the status code and body.
@@ -160,7 +160,7 @@ async fn extension_starts_and_stops_through_the_factory() {
 
 #[test]
 fn config_defaults_and_problems() {
-    let defaults = HealthCheckConfig::from_value(&Value::Null).unwrap();
+    let defaults = weir_api::config::parse_valid::<HealthCheckConfig>(&Value::Null).unwrap();
     assert_eq!(defaults.endpoint, "127.0.0.1:13133");
     assert_eq!(defaults.path, "/");
     assert!(defaults.response_body.is_none());

@@ -5,7 +5,7 @@
 //! here too, so `weir validate` catches them before start.
 
 use serde::Deserialize;
-use weir_api::{ComponentProblem, Value};
+use weir_api::ComponentProblem;
 
 use crate::threshold::{MIN_SAMPLING_PROBABILITY, NUM_HEX_DIGITS};
 
@@ -88,13 +88,6 @@ fn problem(key: &str, message: String, suggestion: Option<String>) -> ComponentP
 }
 
 impl SamplerConfig {
-    /// Parses and checks a config section: the first problem found, if any.
-    pub fn from_value(section: &Value) -> Result<Self, ComponentProblem> {
-        let config: Self = weir_api::config::parse(section)?;
-        config.validate()?;
-        Ok(config)
-    }
-
     /// The Collector's semantic rules (`probabilisticsamplerprocessor/config.go`).
     pub fn validate(&self) -> Result<(), ComponentProblem> {
         let percent = f64::from(self.sampling_percentage);
@@ -154,5 +147,11 @@ impl SamplerConfig {
             Mode::Unset => Mode::HashSeed,
             mode => mode,
         }
+    }
+}
+
+impl weir_api::config::Validate for SamplerConfig {
+    fn problems(&self) -> Vec<ComponentProblem> {
+        self.validate().err().into_iter().collect()
     }
 }

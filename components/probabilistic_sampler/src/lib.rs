@@ -49,10 +49,7 @@ impl ProcessorFactory for ProbabilisticSamplerFactory {
     }
 
     fn check(&self, config: &Value) -> Vec<ComponentProblem> {
-        match SamplerConfig::from_value(config) {
-            Ok(_) => Vec::new(),
-            Err(problem) => vec![problem],
-        }
+        weir_api::config::check_valid::<SamplerConfig>(config)
     }
 
     fn build(
@@ -66,9 +63,7 @@ impl ProcessorFactory for ProbabilisticSamplerFactory {
                 ctx.id
             )));
         }
-        let config = SamplerConfig::from_value(config).map_err(|problem| {
-            BuildError(format!("{}: {}", problem.path.join("."), problem.message))
-        })?;
+        let config: SamplerConfig = weir_api::config::parse_valid(config)?;
         let id = ctx.id.to_string();
         let counters = SamplerCounters::new(&ctx.telemetry, &id, ctx.signal, &config);
         Ok(Box::new(ProbabilisticSampler::new(&config, counters)))

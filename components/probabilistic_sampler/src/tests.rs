@@ -133,7 +133,7 @@ fn factory_describes_traces_and_logs_alpha() {
 
 #[test]
 fn defaults_are_the_collectors() {
-    let config = SamplerConfig::from_value(&Value::Null).unwrap();
+    let config = weir_api::config::parse_valid::<SamplerConfig>(&Value::Null).unwrap();
     assert_eq!(config.sampling_percentage, 0.0);
     assert!(config.fail_closed);
     assert_eq!(config.sampling_precision, 4);
