@@ -2,6 +2,10 @@
 //! the keys, their checks and reading the PEM material. Each exporter turns these settings
 //! into its own transport's configuration (tonic, rustls).
 
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
 use serde::Deserialize;
 use weir_config::ComponentProblem;
 
@@ -105,6 +109,70 @@ impl TlsClientSettings {
     pub fn key(&self) -> Result<Option<Vec<u8>>, String> {
         pem(&self.key_file, &self.key_pem, "tls.key_file")
     }
+}
+
+/// A rustls client configuration for HTTPS clients (hyper-rustls).
+///
+/// As in the Collector, `ca_file`/`ca_pem` replace the system roots unless
+/// `include_system_ca_certs_pool` is set; with neither, the system roots are used. The
+/// system store is read only when `https_used`, so a plaintext exporter works in a
+/// container without CA certificates. `server_name_override` is the caller's to apply
+/// (hyper-rustls takes it as a resolver).
+pub fn rustls_client_config(
+    tls: &TlsClientSettings,
+    https_used: bool,
+) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls: {e}"))?;
+
+    let mut roots = RootCertStore::empty();
+    let ca = tls.ca()?;
+    if let Some(ca) = &ca {
+        for cert in certificates(ca, "tls.ca_file")? {
+            roots
+                .add(cert)
+                .map_err(|e| format!("tls.ca_file: invalid CA certificate: {e}"))?;
+        }
+    }
+    if https_used && (ca.is_none() || tls.include_system_ca_certs_pool) {
+        let native = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(native.certs);
+        if added == 0 && ca.is_none() {
+            return Err(format!(
+                "tls: no system CA certificates found ({:?}); set tls.ca_file",
+                native.errors
+            ));
+        }
+    }
+    let builder = builder.with_root_certificates(roots);
+
+    let cert = tls.cert()?;
+    let key = tls.key()?;
+    let config = match (cert, key) {
+        (Some(cert), Some(key)) => builder
+            .with_client_auth_cert(certificates(&cert, "tls.cert_file")?, private_key(&key)?)
+            .map_err(|e| format!("tls.cert_file/tls.key_file: {e}"))?,
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(config)
+}
+
+fn certificates(pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{key}: invalid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{key}: no certificate found in the PEM data"));
+    }
+    Ok(certs)
+}
+
+fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+    rustls_pemfile::private_key(&mut &pem[..])
+        .map_err(|e| format!("tls.key_file: invalid PEM: {e}"))?
+        .ok_or_else(|| "tls.key_file: no private key found in the PEM data".to_string())
 }
 
 /// The PEM text from `file` or `inline`, if either is set. Files are read when the

@@ -42,7 +42,7 @@ pub struct OtlpHttpExporter {
 impl OtlpHttpExporter {
     /// Builds the client; nothing is connected or spawned yet.
     pub fn new(config: &Config) -> Result<Self, String> {
-        let tls = crate::tls::client_config(&config.tls, config.uses_tls())?;
+        let tls = weir_api::tls::rustls_client_config(&config.tls, config.uses_tls())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);

@@ -10,7 +10,6 @@
 mod config;
 mod exporter;
 mod response;
-mod tls;
 
 use std::sync::Arc;
 

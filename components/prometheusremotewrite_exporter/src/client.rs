@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::{Resolved, TlsConfig};
+use crate::config::Resolved;
 
 pub const USER_AGENT: &str = concat!("weir/", env!("CARGO_PKG_VERSION"));
 
@@ -41,17 +41,18 @@ impl Client {
         let mut connector = HttpConnector::new();
         connector.enforce_http(false);
         connector.set_nodelay(true);
-        let tls = tls_config(&config.tls)?;
+        let https = uri.scheme_str() == Some("https");
+        let tls = weir_api::tls::rustls_client_config(&config.tls, https)?;
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http();
-        let builder = match &config.tls.server_name_override {
-            Some(name) => {
-                let name = rustls::pki_types::ServerName::try_from(name.clone())
-                    .map_err(|e| format!("tls.server_name_override `{name}`: {e}"))?;
-                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-            }
-            None => builder,
+        let override_name = &config.tls.server_name_override;
+        let builder = if override_name.is_empty() {
+            builder
+        } else {
+            let name = rustls::pki_types::ServerName::try_from(override_name.clone())
+                .map_err(|e| format!("tls.server_name_override `{override_name}`: {e}"))?;
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
         };
         let https = builder.enable_http1().wrap_connector(connector);
         let mut client = HyperClient::builder(TokioExecutor::new());
@@ -148,56 +149,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn tls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?;
-    let builder = match &tls.ca_file {
-        Some(path) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in read_certs(path)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("tls.ca_file `{path}`: {e}"))?;
-            }
-            builder.with_root_certificates(roots)
-        }
-        // No system roots is only a problem for https endpoints; start with an empty
-        // store so plain-http configurations work on machines without a CA bundle.
-        None => match builder.clone().with_native_roots() {
-            Ok(b) => b,
-            Err(_) => builder.with_root_certificates(rustls::RootCertStore::empty()),
-        },
-    };
-    match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => {
-            let certs = read_certs(cert)?;
-            let mut reader = std::io::BufReader::new(
-                std::fs::File::open(key).map_err(|e| format!("tls.key_file `{key}`: {e}"))?,
-            );
-            let key_der = rustls_pemfile::private_key(&mut reader)
-                .map_err(|e| format!("tls.key_file `{key}`: {e}"))?
-                .ok_or_else(|| format!("tls.key_file `{key}` holds no private key"))?;
-            builder
-                .with_client_auth_cert(certs, key_der)
-                .map_err(|e| format!("tls client certificate: {e}"))
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
-fn read_certs(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("reading `{path}`: {e}"))?;
-    let certs: Result<Vec<_>, _> =
-        rustls_pemfile::certs(&mut std::io::BufReader::new(file)).collect();
-    let certs = certs.map_err(|e| format!("`{path}`: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("`{path}` holds no PEM certificate"));
-    }
-    Ok(certs)
 }
 
 /// `Retry-After` as delay-seconds or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).

@@ -118,18 +118,9 @@ pub struct HttpConfig {
     pub idle_conn_timeout: Option<Duration>,
 }
 
-/// `tls:` (configtls client settings).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// Accepted for compatibility: the endpoint's scheme decides plain HTTP or HTTPS.
-    pub insecure: bool,
-    pub insecure_skip_verify: bool,
-    pub ca_file: Option<String>,
-    pub cert_file: Option<String>,
-    pub key_file: Option<String>,
-    pub server_name_override: Option<String>,
-}
+/// `tls:`: the shared client settings (`weir_api::tls`). The endpoint's scheme decides plain
+/// HTTP or HTTPS; `insecure` is accepted and has no effect.
+pub type TlsConfig = weir_api::tls::TlsClientSettings;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -295,18 +286,7 @@ impl Config {
                 format!("remote-write 1.0 bodies are always snappy-compressed; `{other}` is not supported"),
             )),
         }
-        if tls.insecure_skip_verify {
-            problems.push(problem(
-                &["tls", "insecure_skip_verify"],
-                "skipping certificate verification is not supported; set `ca_file` to trust a private CA".into(),
-            ));
-        }
-        if tls.cert_file.is_some() != tls.key_file.is_some() {
-            problems.push(problem(
-                &["tls"],
-                "`cert_file` and `key_file` must be given together".into(),
-            ));
-        }
+        problems.extend(tls.problems("use an http:// endpoint"));
         if config.wal.is_some() {
             problems.push(problem(
                 &["wal"],
