@@ -18,5 +18,9 @@ pub mod grpc;
 /// Prometheus remote-write 1.0 messages.
 pub mod remote_write;
 
+/// Checks, without allocating, that bytes are an OTLP export request prost would decode
+/// (the same accept/refuse decision), so a zero-copy batch can validate once on receipt.
+pub mod validate;
+
 /// prost, re-exported so callers encode and decode with the same version.
 pub use prost;

@@ -54,6 +54,47 @@ pub fn to_json(value: Option<&any_value::Value>) -> serde_json::Value {
     }
 }
 
+/// [`to_json`] for a value read through a view.
+pub fn value_to_json(value: crate::batch::view::ValueRef<'_>) -> serde_json::Value {
+    use crate::batch::view::ValueRef;
+    use serde_json::Value as J;
+    match value {
+        ValueRef::Empty => J::Null,
+        ValueRef::Str(s) => J::String(s.to_string()),
+        ValueRef::Bool(b) => J::Bool(b),
+        ValueRef::Int(i) => J::from(i),
+        ValueRef::Double(d) => double_json(d),
+        ValueRef::Bytes(b) => J::String(base64(b)),
+        ValueRef::Array(a) => J::Array(a.iter().map(value_to_json).collect()),
+        ValueRef::KvList(kv) => J::Object(
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), value_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// [`value_to_json`] as compact text: how arrays and maps become strings.
+pub fn value_json_text(value: crate::batch::view::ValueRef<'_>) -> String {
+    value_to_json(value).to_string()
+}
+
+fn double_json(d: f64) -> serde_json::Value {
+    use serde_json::Value as J;
+    serde_json::Number::from_f64(d)
+        .map(J::Number)
+        .unwrap_or_else(|| {
+            J::String(
+                match (d.is_nan(), d > 0.0) {
+                    (true, _) => "NaN",
+                    (false, true) => "Infinity",
+                    (false, false) => "-Infinity",
+                }
+                .into(),
+            )
+        })
+}
+
 /// [`to_json`] as compact text.
 pub fn json_text(value: &any_value::Value) -> String {
     to_json(Some(value)).to_string()

@@ -4,17 +4,21 @@
 //! - basic: counts, as the Collector's one-line summary;
 //! - normal: about one line per item: spans as `name trace_id span_id attrs`, data
 //!   points as `name{attrs} value`, log records as `body attrs`;
-//! - detailed: each resource as indented OTLP/JSON (ids in hex), after the `output`
-//!   settings have hidden the parts and attributes the operator asked to hide.
+//! - detailed: each resource as indented OTLP/JSON (Weir's encoder: ids in hex, default
+//!   values omitted, keys sorted), after the `output` settings have hidden the parts and
+//!   attributes the operator asked to hide.
+//!
+//! Everything is read through the batch's views; detailed output hides attributes with
+//! the batch's edit API on a private copy, so the batch handed to other exporters is
+//! untouched.
 
 use std::fmt::Write;
 
+use serde_json::Value;
+use weir_api::batch::view::{Attributes, MetricType, MetricView, NumberValue, ValueRef};
 use weir_api::{Batch, Signal};
-use weir_proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use weir_proto::metrics::v1::{metric::Data, number_data_point, Metric};
-use weir_proto::resource::v1::Resource;
 
-use crate::config::{AttributeFilter, OutputSettings, PartSettings};
+use crate::config::{AttributeFilter, OutputSettings};
 
 /// The counts the basic line reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,21 +32,14 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(batch: &Batch) -> Self {
-        let signal = batch.signal();
-        let resources = match signal {
-            Signal::Traces => batch.resource_spans().len(),
-            Signal::Metrics => batch.resource_metrics().len(),
-            Signal::Logs => batch.resource_logs().len(),
-        };
         let metrics = batch
-            .resource_metrics()
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .map(|s| s.metrics.len())
+            .metrics()
+            .flat_map(|r| r.scopes())
+            .map(|s| s.metrics().count())
             .sum();
         Self {
-            signal,
-            resources,
+            signal: batch.signal(),
+            resources: batch.resource_count(),
             metrics,
             items: batch.item_count(),
         }
@@ -79,44 +76,65 @@ pub fn normal(batch: &Batch, output: &OutputSettings) -> String {
     let record = &output.record;
     match batch.signal() {
         Signal::Traces => {
-            for (i, rs) in batch.resource_spans().iter().enumerate() {
-                resource_line(&mut out, "ResourceSpans", i, rs.resource.as_ref(), output);
-                for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                    if record.enabled {
-                        let _ = writeln!(
-                            out,
-                            "{} {} {}{}",
-                            span.name,
-                            hex(&span.trace_id),
-                            hex(&span.span_id),
-                            attributes(&span.attributes, &record.attributes)
-                        );
-                    }
+            for (i, rs) in batch.traces().enumerate() {
+                resource_line(
+                    &mut out,
+                    "ResourceSpans",
+                    i,
+                    rs.resource().attributes(),
+                    output,
+                );
+                if !record.enabled {
+                    continue;
+                }
+                for span in rs.scopes().flat_map(|s| s.spans()) {
+                    let _ = writeln!(
+                        out,
+                        "{} {} {}{}",
+                        span.name(),
+                        hex(span.trace_id()),
+                        hex(span.span_id()),
+                        attributes(span.attributes(), &record.attributes)
+                    );
                 }
             }
         }
         Signal::Metrics => {
-            for (i, rm) in batch.resource_metrics().iter().enumerate() {
-                resource_line(&mut out, "ResourceMetrics", i, rm.resource.as_ref(), output);
-                for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
-                    if record.enabled {
-                        metric_lines(&mut out, metric, &record.attributes);
-                    }
+            for (i, rm) in batch.metrics().enumerate() {
+                resource_line(
+                    &mut out,
+                    "ResourceMetrics",
+                    i,
+                    rm.resource().attributes(),
+                    output,
+                );
+                if !record.enabled {
+                    continue;
+                }
+                for metric in rm.scopes().flat_map(|s| s.metrics()) {
+                    metric_lines(&mut out, metric, &record.attributes);
                 }
             }
         }
         Signal::Logs => {
-            for (i, rl) in batch.resource_logs().iter().enumerate() {
-                resource_line(&mut out, "ResourceLog", i, rl.resource.as_ref(), output);
-                for log in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
-                    if record.enabled {
-                        let body = log.body.as_ref().map(any_value).unwrap_or_default();
-                        let _ = writeln!(
-                            out,
-                            "{body}{}",
-                            attributes(&log.attributes, &record.attributes)
-                        );
-                    }
+            for (i, rl) in batch.logs().enumerate() {
+                resource_line(
+                    &mut out,
+                    "ResourceLog",
+                    i,
+                    rl.resource().attributes(),
+                    output,
+                );
+                if !record.enabled {
+                    continue;
+                }
+                for log in rl.scopes().flat_map(|s| s.log_records()) {
+                    let _ = writeln!(
+                        out,
+                        "{}{}",
+                        value_text(log.body()),
+                        attributes(log.attributes(), &record.attributes)
+                    );
                 }
             }
         }
@@ -129,101 +147,87 @@ fn resource_line(
     out: &mut String,
     kind: &str,
     index: usize,
-    resource: Option<&Resource>,
+    attrs: Attributes<'_>,
     output: &OutputSettings,
 ) {
     if !output.resource.enabled {
         return;
     }
-    let attrs = resource
-        .map(|r| attributes(&r.attributes, &output.resource.attributes))
-        .unwrap_or_default();
+    let attrs = attributes(attrs, &output.resource.attributes);
     let _ = writeln!(out, "{kind} #{index}{attrs}");
 }
 
-fn metric_lines(out: &mut String, metric: &Metric, filter: &AttributeFilter) {
-    let name = &metric.name;
-    let mut point = |attrs: &[KeyValue], value: String| {
+fn metric_lines(out: &mut String, metric: MetricView<'_>, filter: &AttributeFilter) {
+    let name = metric.name();
+    let mut point = |attrs: Attributes<'_>, value: String| {
         let attrs = attributes(attrs, filter);
         let _ = writeln!(out, "{name}{{{}}} {value}", attrs.trim_start());
     };
-    match &metric.data {
-        Some(Data::Gauge(g)) => g
-            .data_points
-            .iter()
-            .for_each(|p| point(&p.attributes, number(p.value))),
-        Some(Data::Sum(s)) => s
-            .data_points
-            .iter()
-            .for_each(|p| point(&p.attributes, number(p.value))),
-        Some(Data::Histogram(h)) => h.data_points.iter().for_each(|p| {
+    match metric.metric_type() {
+        MetricType::Gauge | MetricType::Sum => metric
+            .number_points()
+            .for_each(|p| point(p.attributes(), number(p.value()))),
+        MetricType::Histogram => metric.histogram_points().for_each(|p| {
             point(
-                &p.attributes,
-                format!("count={} sum={}", p.count, p.sum.unwrap_or_default()),
+                p.attributes(),
+                format!("count={} sum={}", p.count(), p.sum().unwrap_or_default()),
             )
         }),
-        Some(Data::ExponentialHistogram(h)) => h.data_points.iter().for_each(|p| {
+        MetricType::ExponentialHistogram => metric.exponential_histogram_points().for_each(|p| {
             point(
-                &p.attributes,
-                format!("count={} sum={}", p.count, p.sum.unwrap_or_default()),
+                p.attributes(),
+                format!("count={} sum={}", p.count(), p.sum().unwrap_or_default()),
             )
         }),
-        Some(Data::Summary(s)) => s
-            .data_points
-            .iter()
-            .for_each(|p| point(&p.attributes, format!("count={} sum={}", p.count, p.sum))),
-        None => {
+        MetricType::Summary => metric.summary_points().for_each(|p| {
+            point(
+                p.attributes(),
+                format!("count={} sum={}", p.count(), p.sum()),
+            )
+        }),
+        MetricType::Empty => {
             let _ = writeln!(out, "{name} (no data)");
         }
     }
 }
 
-fn number(value: Option<number_data_point::Value>) -> String {
+fn number(value: NumberValue) -> String {
     match value {
-        Some(number_data_point::Value::AsInt(i)) => i.to_string(),
-        Some(number_data_point::Value::AsDouble(d)) => d.to_string(),
-        None => String::new(),
+        NumberValue::Int(i) => i.to_string(),
+        NumberValue::Double(d) => d.to_string(),
+        NumberValue::None => String::new(),
     }
 }
 
 /// ` k=v k2=v2` (leading space) for the attributes the filter keeps; empty if none.
-fn attributes(attrs: &[KeyValue], filter: &AttributeFilter) -> String {
+fn attributes(attrs: Attributes<'_>, filter: &AttributeFilter) -> String {
     let mut out = String::new();
-    for kv in attrs.iter().filter(|kv| filter.keeps(&kv.key)) {
-        let value = kv.value.as_ref().map(any_value).unwrap_or_default();
-        let _ = write!(out, " {}={}", kv.key, value);
+    for (key, value) in attrs.iter().filter(|(key, _)| filter.keeps(key)) {
+        let _ = write!(out, " {key}={}", value_text(value));
     }
     out
 }
 
 /// An attribute value as an operator would write it.
-fn any_value(value: &AnyValue) -> String {
-    match &value.value {
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
-        Some(any_value::Value::BytesValue(b)) => hex(b),
-        Some(any_value::Value::ArrayValue(a)) => {
-            let items: Vec<String> = a.values.iter().map(any_value).collect();
+fn value_text(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Empty => String::new(),
+        ValueRef::Str(s) => s.to_string(),
+        ValueRef::Bool(b) => b.to_string(),
+        ValueRef::Int(i) => i.to_string(),
+        ValueRef::Double(d) => d.to_string(),
+        ValueRef::Bytes(b) => hex(b),
+        ValueRef::Array(a) => {
+            let items: Vec<String> = a.iter().map(value_text).collect();
             format!("[{}]", items.join(", "))
         }
-        Some(any_value::Value::KvlistValue(kvs)) => {
+        ValueRef::KvList(kvs) => {
             let items: Vec<String> = kvs
-                .values
                 .iter()
-                .map(|kv| {
-                    format!(
-                        "{}={}",
-                        kv.key,
-                        kv.value.as_ref().map(any_value).unwrap_or_default()
-                    )
-                })
+                .map(|(key, value)| format!("{key}={}", value_text(value)))
                 .collect();
             format!("{{{}}}", items.join(", "))
         }
-        Some(any_value::Value::StringValueStrindex(index)) => format!("<string #{index}>"),
-        None => String::new(),
     }
 }
 
@@ -235,126 +239,225 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// The OTLP/JSON names of one signal's levels.
+struct JsonNames {
+    /// The header of each resource's block, as the Collector names it.
+    kind: &'static str,
+    resources: &'static str,
+    scopes: &'static str,
+    items: &'static str,
+}
+
+fn json_names(signal: Signal) -> JsonNames {
+    match signal {
+        Signal::Traces => JsonNames {
+            kind: "ResourceSpans",
+            resources: "resourceSpans",
+            scopes: "scopeSpans",
+            items: "spans",
+        },
+        Signal::Metrics => JsonNames {
+            kind: "ResourceMetrics",
+            resources: "resourceMetrics",
+            scopes: "scopeMetrics",
+            items: "metrics",
+        },
+        Signal::Logs => JsonNames {
+            kind: "ResourceLogs",
+            resources: "resourceLogs",
+            scopes: "scopeLogs",
+            items: "logRecords",
+        },
+    }
+}
+
 /// Detailed verbosity: every resource as indented OTLP/JSON, filtered by `output`.
 pub fn detailed(batch: &Batch, output: &OutputSettings) -> String {
-    let mut filtered = batch.clone();
-    if *output != OutputSettings::default() {
-        // A private copy: the data handed to other exporters is untouched.
-        hide(&mut filtered, output);
-    }
+    let names = json_names(batch.signal());
+    let filtered = hide_attributes(batch, output);
+    let request: Value = match serde_json::from_slice(&filtered.encode_json()) {
+        Ok(request) => request,
+        // Weir's encoder writes a JSON object; this only guards against a bug there.
+        Err(err) => return format!("<batch not encodable as OTLP/JSON: {err}>"),
+    };
+    let resources = match request {
+        Value::Object(mut fields) => match fields.remove(names.resources) {
+            Some(Value::Array(resources)) => resources,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
     let mut out = String::new();
-    match filtered.signal() {
-        Signal::Traces => dump(&mut out, "ResourceSpans", filtered.resource_spans()),
-        Signal::Metrics => dump(&mut out, "ResourceMetrics", filtered.resource_metrics()),
-        Signal::Logs => dump(&mut out, "ResourceLogs", filtered.resource_logs()),
-    }
-    out.truncate(out.trim_end().len());
-    out
-}
-
-/// Removes what `output` hides. Only the batch's own signal is edited, so the payload is
-/// copied once.
-fn hide(filtered: &mut Batch, output: &OutputSettings) {
-    match filtered.signal() {
-        Signal::Traces => filtered.edit_traces(|resources| {
-            for rs in resources.iter_mut() {
-                filter_resource(&mut rs.resource, &output.resource);
-                for ss in rs.scope_spans.iter_mut() {
-                    filter_scope(&mut ss.scope, &output.scope);
-                    if !output.record.enabled {
-                        ss.spans.clear();
-                    }
-                    for span in ss.spans.iter_mut() {
-                        filter_attributes(&mut span.attributes, &output.record.attributes);
-                    }
-                }
-            }
-        }),
-        Signal::Metrics => filtered.edit_metrics(|resources| {
-            for rm in resources.iter_mut() {
-                filter_resource(&mut rm.resource, &output.resource);
-                for sm in rm.scope_metrics.iter_mut() {
-                    filter_scope(&mut sm.scope, &output.scope);
-                    if !output.record.enabled {
-                        sm.metrics.clear();
-                    }
-                    for metric in sm.metrics.iter_mut() {
-                        filter_point_attributes(metric, &output.record.attributes);
-                    }
-                }
-            }
-        }),
-        Signal::Logs => filtered.edit_logs(|resources| {
-            for rl in resources.iter_mut() {
-                filter_resource(&mut rl.resource, &output.resource);
-                for sl in rl.scope_logs.iter_mut() {
-                    filter_scope(&mut sl.scope, &output.scope);
-                    if !output.record.enabled {
-                        sl.log_records.clear();
-                    }
-                    for log in sl.log_records.iter_mut() {
-                        filter_attributes(&mut log.attributes, &output.record.attributes);
-                    }
-                }
-            }
-        }),
-    }
-}
-
-fn dump<T: serde::Serialize>(out: &mut String, kind: &str, resources: &[T]) {
-    for (index, resource) in resources.iter().enumerate() {
-        let _ = writeln!(out, "{kind} #{index}");
-        // The OTLP types serialize without failing (no maps with non-string keys).
-        let json = serde_json::to_string_pretty(resource)
+    for (index, mut resource) in resources.into_iter().enumerate() {
+        hide_parts(&mut resource, output, &names);
+        let _ = writeln!(out, "{} #{index}", names.kind);
+        // A `Value` with string keys always serializes.
+        let json = serde_json::to_string_pretty(&resource)
             .unwrap_or_else(|err| format!("<not serializable: {err}>"));
         for line in json.lines() {
             let _ = writeln!(out, "    {line}");
         }
     }
+    out.truncate(out.trim_end().len());
+    out
 }
 
-fn filter_resource(resource: &mut Option<Resource>, part: &PartSettings) {
-    if !part.enabled {
-        *resource = None;
-    } else if let Some(resource) = resource {
-        filter_attributes(&mut resource.attributes, &part.attributes);
+/// The batch with the attributes `output` hides deleted, through the edit API on a
+/// private copy (the payload is shared until an edit changes it; only the resources
+/// that change are decoded). Attributes of a part hidden as a whole are not filtered:
+/// [`hide_parts`] removes the part.
+///
+/// A walk runs only when some attribute is to be deleted: besides sparing the copy, an
+/// edit walk drops scopes without items and resources without scopes, which the debug
+/// exporter should show as they came whenever it can.
+fn hide_attributes(batch: &Batch, output: &OutputSettings) -> Batch {
+    let mut filtered = batch.clone();
+    let resource = &output.resource;
+    if resource.enabled && any_hidden(resource_attributes(batch), &resource.attributes) {
+        filtered.edit_resources(|edit| {
+            for key in hidden(edit.resource().attributes(), &resource.attributes) {
+                edit.attributes().delete(key);
+            }
+            true
+        });
     }
-}
-
-fn filter_scope(scope: &mut Option<InstrumentationScope>, part: &PartSettings) {
-    if !part.enabled {
-        *scope = None;
-    } else if let Some(scope) = scope {
-        filter_attributes(&mut scope.attributes, &part.attributes);
+    let scope = &output.scope;
+    if scope.enabled && any_hidden(scope_attributes(batch), &scope.attributes) {
+        filtered.edit_scopes(|edit| {
+            for key in hidden(edit.scope().attributes(), &scope.attributes) {
+                edit.attributes().delete(key);
+            }
+            true
+        });
     }
+    let record = &output.record;
+    if record.enabled && any_hidden(item_attributes(batch), &record.attributes) {
+        let filter = &record.attributes;
+        match filtered.signal() {
+            Signal::Traces => filtered.edit_spans(|edit| {
+                for key in hidden(edit.span().attributes(), filter) {
+                    edit.attributes().delete(key);
+                }
+                true
+            }),
+            Signal::Logs => filtered.edit_log_records(|edit| {
+                for key in hidden(edit.record().attributes(), filter) {
+                    edit.attributes().delete(key);
+                }
+                true
+            }),
+            Signal::Metrics => filtered.edit_metrics(|edit| {
+                // Point attributes are edited per metric: every key any point hides.
+                let metric = edit.metric();
+                let mut keys: Vec<&str> = Vec::new();
+                for attrs in point_attributes(metric) {
+                    for key in hidden(attrs, filter) {
+                        if !keys.contains(&key) {
+                            keys.push(key);
+                        }
+                    }
+                }
+                for key in keys {
+                    edit.point_attributes().delete(key);
+                }
+                true
+            }),
+        }
+    }
+    filtered
 }
 
-fn filter_attributes(attrs: &mut Vec<KeyValue>, filter: &AttributeFilter) {
-    attrs.retain(|kv| filter.keeps(&kv.key));
+/// Whether the filter hides any attribute of these lists.
+fn any_hidden<'a>(
+    mut lists: impl Iterator<Item = Attributes<'a>>,
+    filter: &AttributeFilter,
+) -> bool {
+    let keeps_all = filter.enabled && filter.include.is_empty() && filter.exclude.is_empty();
+    !keeps_all && lists.any(|attrs| attrs.iter().any(|(key, _)| !filter.keeps(key)))
 }
 
-fn filter_point_attributes(metric: &mut Metric, filter: &AttributeFilter) {
-    match &mut metric.data {
-        Some(Data::Gauge(g)) => g
-            .data_points
-            .iter_mut()
-            .for_each(|p| filter_attributes(&mut p.attributes, filter)),
-        Some(Data::Sum(s)) => s
-            .data_points
-            .iter_mut()
-            .for_each(|p| filter_attributes(&mut p.attributes, filter)),
-        Some(Data::Histogram(h)) => h
-            .data_points
-            .iter_mut()
-            .for_each(|p| filter_attributes(&mut p.attributes, filter)),
-        Some(Data::ExponentialHistogram(h)) => h
-            .data_points
-            .iter_mut()
-            .for_each(|p| filter_attributes(&mut p.attributes, filter)),
-        Some(Data::Summary(s)) => s
-            .data_points
-            .iter_mut()
-            .for_each(|p| filter_attributes(&mut p.attributes, filter)),
-        None => {}
+/// Every resource's attributes (each `Batch` accessor is empty for other signals).
+fn resource_attributes(batch: &Batch) -> impl Iterator<Item = Attributes<'_>> {
+    batch
+        .traces()
+        .map(|r| r.resource())
+        .chain(batch.metrics().map(|r| r.resource()))
+        .chain(batch.logs().map(|r| r.resource()))
+        .map(|r| r.attributes())
+}
+
+/// Every scope's attributes.
+fn scope_attributes(batch: &Batch) -> impl Iterator<Item = Attributes<'_>> {
+    let traces = batch.traces().flat_map(|r| r.scopes().map(|s| s.scope()));
+    let metrics = batch.metrics().flat_map(|r| r.scopes().map(|s| s.scope()));
+    let logs = batch.logs().flat_map(|r| r.scopes().map(|s| s.scope()));
+    traces.chain(metrics).chain(logs).map(|s| s.attributes())
+}
+
+/// Every span's, log record's and data point's attributes.
+fn item_attributes(batch: &Batch) -> impl Iterator<Item = Attributes<'_>> {
+    let spans = batch.spans().map(|(_, _, span)| span.attributes());
+    let records = batch
+        .log_records()
+        .map(|(_, _, record)| record.attributes());
+    let points = batch
+        .metrics()
+        .flat_map(|r| r.scopes())
+        .flat_map(|s| s.metrics())
+        .flat_map(point_attributes);
+    spans.chain(records).chain(points)
+}
+
+/// The keys in `attrs` the filter hides (a key repeated in the list comes once).
+fn hidden<'a>(attrs: Attributes<'a>, filter: &AttributeFilter) -> Vec<&'a str> {
+    let mut keys: Vec<&'a str> = Vec::new();
+    for (key, _) in attrs.iter() {
+        if !filter.keeps(key) && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// The attribute lists of every data point of a metric, whatever its type.
+fn point_attributes<'a>(metric: MetricView<'a>) -> impl Iterator<Item = Attributes<'a>> {
+    metric
+        .number_points()
+        .map(|p| p.attributes())
+        .chain(metric.histogram_points().map(|p| p.attributes()))
+        .chain(
+            metric
+                .exponential_histogram_points()
+                .map(|p| p.attributes()),
+        )
+        .chain(metric.summary_points().map(|p| p.attributes()))
+}
+
+/// Removes from one resource's JSON the parts `output` hides as a whole: the resource,
+/// the scopes, the items. Done on the JSON rather than with the edit API because a
+/// hidden part's neighbours stay shown (records off still lists resources and scopes),
+/// while an edit that drops every item of a scope drops the scope and its resource too.
+fn hide_parts(resource: &mut Value, output: &OutputSettings, names: &JsonNames) {
+    let Value::Object(resource) = resource else {
+        return;
+    };
+    if !output.resource.enabled {
+        resource.remove("resource");
+    }
+    if output.scope.enabled && output.record.enabled {
+        return;
+    }
+    let Some(Value::Array(scopes)) = resource.get_mut(names.scopes) else {
+        return;
+    };
+    for scope in scopes.iter_mut() {
+        if let Value::Object(scope) = scope {
+            if !output.scope.enabled {
+                scope.remove("scope");
+            }
+            if !output.record.enabled {
+                scope.remove(names.items);
+            }
+        }
     }
 }

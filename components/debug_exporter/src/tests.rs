@@ -296,3 +296,112 @@ fn config_problems_name_the_key() {
         .expect("invalid");
     assert!(err.0.starts_with("verbosity: "), "{err}");
 }
+
+/// The same batch as it arrives from an OTLP receiver: wire bytes, read lazily.
+fn received(batch: &Batch) -> Batch {
+    Batch::decode_protobuf(batch.signal(), &batch.encode_protobuf()).unwrap()
+}
+
+fn output(text: &str) -> OutputSettings {
+    weir_api::config::parse_valid::<DebugConfig>(&yaml(text))
+        .unwrap()
+        .output
+}
+
+#[test]
+fn received_batches_render_as_decoded_ones() {
+    let hide = output("output:\n  record:\n    attributes:\n      include: [http.method]");
+    for batch in [traces(), metrics(), logs()] {
+        let wire = received(&batch);
+        for output in [OutputSettings::default(), hide.clone()] {
+            assert_eq!(normal(&wire, &output), normal(&batch, &output));
+            assert_eq!(detailed(&wire, &output), detailed(&batch, &output));
+        }
+        assert_eq!(Summary::of(&wire), Summary::of(&batch));
+    }
+}
+
+#[test]
+fn detailed_filters_attributes_of_every_part_and_point() {
+    let mut batch = metrics();
+    batch.edit_scopes(|edit| {
+        edit.set_name("meter");
+        edit.attributes().insert("scope.secret", "s");
+        edit.attributes().insert("scope.kept", "k");
+        true
+    });
+    let hide = output(
+        "output:\n  record:\n    attributes:\n      exclude: [cpu]\n  scope:\n    attributes:\n      include: [scope.kept]\n  resource:\n    attributes:\n      enabled: false",
+    );
+    for batch in [batch.clone(), received(&batch)] {
+        let text = detailed(&batch, &hide);
+        assert!(!text.contains("\"cpu\""), "point attribute hidden: {text}");
+        assert!(
+            !text.contains("service.name"),
+            "resource attributes off: {text}"
+        );
+        assert!(!text.contains("scope.secret"), "not included: {text}");
+        assert!(
+            text.contains("scope.kept") && text.contains("\"meter\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"load\"") && text.contains("\"latency\""),
+            "{text}"
+        );
+        assert_eq!(batch.item_count(), 3, "the batch itself is untouched");
+    }
+    let text = normal(&batch, &hide);
+    assert!(text.contains("load{} 0.5"), "{text}");
+    assert!(text.starts_with("ResourceMetrics #0\n"), "{text}");
+}
+
+#[test]
+fn hidden_records_leave_resources_and_scopes_shown() {
+    let hide = output("output:\n  record:\n    enabled: false\n  scope:\n    enabled: false");
+    for batch in [logs(), received(&logs())] {
+        let text = detailed(&batch, &hide);
+        assert!(text.starts_with("ResourceLogs #0\n"), "{text}");
+        assert!(text.contains("checkout"), "resource still shown: {text}");
+        assert!(
+            text.contains("\"scopeLogs\""),
+            "scopes still listed: {text}"
+        );
+        assert!(
+            !text.contains("payment failed") && !text.contains("logRecords"),
+            "{text}"
+        );
+        assert_eq!(
+            normal(&batch, &hide),
+            "ResourceLog #0 service.name=checkout"
+        );
+    }
+    let text = detailed(&traces(), &hide);
+    assert!(
+        text.contains("checkout") && !text.contains("GET /cart"),
+        "{text}"
+    );
+}
+
+#[test]
+fn filters_hiding_nothing_leave_empty_scopes_and_resources_shown() {
+    let batch = Batch::from_traces(vec![
+        ResourceSpans {
+            resource: resource(),
+            scope_spans: vec![ScopeSpans::default()],
+            ..Default::default()
+        },
+        ResourceSpans {
+            resource: resource(),
+            ..Default::default()
+        },
+    ]);
+    let all = detailed(&batch, &OutputSettings::default());
+    assert!(all.contains("ResourceSpans #1"), "{all}");
+    for part in ["record", "scope", "resource"] {
+        let hide = output(&format!(
+            "output:\n  {part}:\n    attributes:\n      exclude: [absent]"
+        ));
+        assert_eq!(detailed(&batch, &hide), all, "{part}");
+    }
+}

@@ -1,11 +1,10 @@
 //! The processor: walks spans or log records, keeps the sampled ones, removes emptied
 //! scopes and resources, and counts every item it drops.
 
+use weir_api::batch::edit::{LogRecordEdit, SpanEdit};
+use weir_api::batch::view::{Attributes, ValueRef};
 use weir_api::telemetry::{Counter, Telemetry};
 use weir_api::{Batch, Processor, Signal};
-use weir_proto::common::v1::{any_value, AnyValue, KeyValue};
-use weir_proto::logs::v1::{LogRecord, ResourceLogs};
-use weir_proto::trace::v1::{ResourceSpans, Span};
 
 use crate::config::SamplerConfig;
 use crate::sampler::{Carried, Decision, Policy, Rnd, SampleError, Sampler};
@@ -123,8 +122,9 @@ impl ProbabilisticSampler {
         }
     }
 
-    fn keep_span(&self, span: &mut Span) -> bool {
-        let parsed = W3cTraceState::parse(&span.trace_state);
+    fn keep_span(&self, edit: &mut SpanEdit<'_>) -> bool {
+        let span = edit.span();
+        let parsed = W3cTraceState::parse(span.trace_state());
         let carried = match &parsed {
             Ok(ts) => Ok(Carried {
                 randomness: ts.otel.randomness(),
@@ -133,8 +133,8 @@ impl ProbabilisticSampler {
             }),
             Err(why) => Err(SampleError::Malformed(why.to_string())),
         };
-        let extracted = self.sampler.extract(&span.trace_id, carried, None);
-        let forced = span_priority(&span.attributes);
+        let extracted = self.sampler.extract(span.trace_id(), carried, None);
+        let forced = span_priority(span.attributes());
         let decision = self
             .sampler
             .decide(extracted, self.fail_closed, |rnd, threshold| match forced {
@@ -159,24 +159,26 @@ impl ProbabilisticSampler {
             if state.threshold_updated || state.threshold != ts.otel.threshold() {
                 ts.otel.set_threshold(state.threshold);
             }
-            span.trace_state = ts.serialize();
+            edit.set_trace_state(ts.serialize());
         }
         decision.sampled
     }
 
-    fn keep_record(&self, record: &mut LogRecord) -> bool {
-        let carried = log_carried(&record.attributes);
+    fn keep_record(&self, edit: &mut LogRecordEdit<'_>) -> bool {
+        let record = edit.record();
+        let attributes = record.attributes();
+        let carried = log_carried(attributes);
         let arrived = carried.as_ref().ok().copied();
         let (trace_id, attribute): (&[u8], Option<Vec<u8>>) = if self.sampler.is_consistent() {
-            (&record.trace_id, None)
+            (record.trace_id(), None)
         } else {
             let attribute = self
                 .from_attribute
                 .as_deref()
-                .and_then(|key| find(&record.attributes, key))
+                .and_then(|key| find(attributes, key))
                 .map(value_bytes);
             let trace_id: &[u8] = if self.logs_trace_id {
-                &record.trace_id
+                record.trace_id()
             } else {
                 &[]
             };
@@ -195,7 +197,7 @@ impl ProbabilisticSampler {
         let priority = self
             .sampling_priority
             .as_deref()
-            .and_then(|key| log_priority(&record.attributes, key, self.precision));
+            .and_then(|key| log_priority(attributes, key, self.precision));
         let decision =
             self.sampler.decide(
                 extracted,
@@ -215,49 +217,25 @@ impl ProbabilisticSampler {
         if let (Some(state), Some(arrived)) = (decision.write_back, arrived) {
             if state.randomness != arrived.randomness {
                 if let Some(rv) = state.randomness {
-                    put_str(&mut record.attributes, RANDOMNESS_ATTRIBUTE, rv.rvalue());
+                    edit.attributes().upsert(RANDOMNESS_ATTRIBUTE, rv.rvalue());
                 }
             }
             if state.threshold_updated || state.threshold != arrived.threshold {
                 match state.threshold {
-                    Some(th) => put_str(&mut record.attributes, THRESHOLD_ATTRIBUTE, th.tvalue()),
-                    None => record.attributes.retain(|kv| kv.key != THRESHOLD_ATTRIBUTE),
-                }
+                    Some(th) => edit.attributes().upsert(THRESHOLD_ATTRIBUTE, th.tvalue()),
+                    None => edit.attributes().delete(THRESHOLD_ATTRIBUTE),
+                };
             }
         }
         decision.sampled
-    }
-
-    fn sample_traces(&self, resources: &mut Vec<ResourceSpans>) {
-        for resource in resources.iter_mut() {
-            for scope in resource.scope_spans.iter_mut() {
-                scope.spans.retain_mut(|span| self.keep_span(span));
-            }
-            resource.scope_spans.retain(|scope| !scope.spans.is_empty());
-        }
-        resources.retain(|resource| !resource.scope_spans.is_empty());
-    }
-
-    fn sample_logs(&self, resources: &mut Vec<ResourceLogs>) {
-        for resource in resources.iter_mut() {
-            for scope in resource.scope_logs.iter_mut() {
-                scope
-                    .log_records
-                    .retain_mut(|record| self.keep_record(record));
-            }
-            resource
-                .scope_logs
-                .retain(|scope| !scope.log_records.is_empty());
-        }
-        resources.retain(|resource| !resource.scope_logs.is_empty());
     }
 }
 
 impl Processor for ProbabilisticSampler {
     fn process(&mut self, mut batch: Batch, out: &mut Vec<Batch>) {
         match batch.signal() {
-            Signal::Traces => batch.edit_traces(|resources| self.sample_traces(resources)),
-            Signal::Logs => batch.edit_logs(|resources| self.sample_logs(resources)),
+            Signal::Traces => batch.edit_spans(|span| self.keep_span(span)),
+            Signal::Logs => batch.edit_log_records(|record| self.keep_record(record)),
             // The factory refuses metrics pipelines; pass through rather than lose data.
             Signal::Metrics => {}
         }
@@ -267,38 +245,20 @@ impl Processor for ProbabilisticSampler {
     }
 }
 
-fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
-
-fn put_str(attributes: &mut Vec<KeyValue>, key: &str, value: String) {
-    let value = Some(AnyValue {
-        value: Some(any_value::Value::StringValue(value)),
-    });
-    match attributes.iter_mut().find(|kv| kv.key == key) {
-        Some(kv) => kv.value = value,
-        None => attributes.push(KeyValue {
-            key: key.to_string(),
-            value,
-            ..Default::default()
-        }),
-    }
+fn find<'a>(attributes: Attributes<'a>, key: &str) -> Option<ValueRef<'a>> {
+    attributes.get(key).filter(|v| !v.is_empty())
 }
 
 /// A string attribute's value, if the attribute is a non-empty string.
-fn find_str<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+fn find_str<'a>(attributes: Attributes<'a>, key: &str) -> Option<&'a str> {
     match find(attributes, key) {
-        Some(any_value::Value::StringValue(s)) if !s.is_empty() => Some(s),
+        Some(ValueRef::Str(s)) if !s.is_empty() => Some(s),
         _ => None,
     }
 }
 
 /// The record's `sampling.randomness` / `sampling.threshold` attributes.
-fn log_carried(attributes: &[KeyValue]) -> Result<Carried, SampleError> {
+fn log_carried(attributes: Attributes<'_>) -> Result<Carried, SampleError> {
     let mut carried = Carried::default();
     if let Some(text) = find_str(attributes, THRESHOLD_ATTRIBUTE) {
         carried.threshold = Some(Threshold::parse_tvalue(text).ok_or_else(|| {
@@ -319,15 +279,15 @@ fn log_carried(attributes: &[KeyValue]) -> Result<Carried, SampleError> {
 
 /// The bytes hashed for `from_attribute`: raw bytes, or the value as a string (the
 /// Collector's `pcommon.Value.AsString`).
-fn value_bytes(value: &any_value::Value) -> Vec<u8> {
+fn value_bytes(value: ValueRef<'_>) -> Vec<u8> {
     match value {
-        any_value::Value::BytesValue(bytes) => bytes.clone(),
-        any_value::Value::StringValue(s) => s.as_bytes().to_vec(),
-        any_value::Value::BoolValue(b) => b.to_string().into_bytes(),
-        any_value::Value::IntValue(i) => i.to_string().into_bytes(),
-        any_value::Value::DoubleValue(d) => format_double(*d).into_bytes(),
+        ValueRef::Bytes(bytes) => bytes.to_vec(),
+        ValueRef::Str(s) => s.as_bytes().to_vec(),
+        ValueRef::Bool(b) => b.to_string().into_bytes(),
+        ValueRef::Int(i) => i.to_string().into_bytes(),
+        ValueRef::Double(d) => format_double(d).into_bytes(),
         // Arrays and maps as compact JSON, as `AsString` renders them.
-        other => weir_api::attributes::json_text(other).into_bytes(),
+        other => weir_api::attributes::value_json_text(other).into_bytes(),
     }
 }
 
@@ -344,11 +304,11 @@ fn format_double(value: f64) -> String {
 
 /// OpenTracing's `sampling.priority` on a span: 0 drops, above 0 keeps, otherwise
 /// (absent, negative, not a number) the sampler decides.
-fn span_priority(attributes: &[KeyValue]) -> Option<bool> {
+fn span_priority(attributes: Attributes<'_>) -> Option<bool> {
     let value = match find(attributes, SPAN_PRIORITY_ATTRIBUTE)? {
-        any_value::Value::IntValue(i) => *i as f64,
-        any_value::Value::DoubleValue(d) => *d,
-        any_value::Value::StringValue(s) => s.parse::<f64>().ok()?,
+        ValueRef::Int(i) => i as f64,
+        ValueRef::Double(d) => d,
+        ValueRef::Str(s) => s.parse::<f64>().ok()?,
         _ => return None,
     };
     if value == 0.0 {
@@ -363,10 +323,10 @@ fn span_priority(attributes: &[KeyValue]) -> Option<bool> {
 /// A log record's `sampling_priority` attribute: a percentage (int or double) that
 /// replaces the configured one for this record. 0 or an out-of-range value is ignored,
 /// as in the Collector.
-fn log_priority(attributes: &[KeyValue], key: &str, precision: u8) -> Option<Threshold> {
+fn log_priority(attributes: Attributes<'_>, key: &str, precision: u8) -> Option<Threshold> {
     let percent = match find(attributes, key)? {
-        any_value::Value::IntValue(i) => *i as f64,
-        any_value::Value::DoubleValue(d) => *d,
+        ValueRef::Int(i) => i as f64,
+        ValueRef::Double(d) => d,
         _ => return None,
     };
     let probability = percent / 100.0;

@@ -436,7 +436,7 @@ fn drops_are_counted_with_collector_and_weir_counters() {
 fn emptied_scopes_and_resources_are_removed() {
     let (mut p, _) = build("sampling_percentage: 100\n", Signal::Traces);
     let mut batch = traces(vec![span(hex("0102030405060708090a0b0c0d0e0f10"), "")]);
-    batch.edit_traces(|rs| {
+    batch.edit_otlp_traces(|rs| {
         rs.push(ResourceSpans {
             scope_spans: vec![ScopeSpans {
                 spans: vec![span(vec![0; 16], "")], // no randomness: fail_closed drops it

@@ -17,13 +17,13 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use weir_proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use weir_proto::metrics::v1::{
-    exemplar, metric, number_data_point, summary_data_point::ValueAtQuantile,
-    AggregationTemporality, Exemplar as OtlpExemplar, Gauge, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+use weir_api::batch::build::{
+    AttributeList, Exemplar, HistogramPoint, MetricBuilder, MetricsBuilder, NumberPoint,
+    ScopeMetricsBuilder, SummaryPoint,
 };
-use weir_proto::resource::v1::Resource;
+use weir_api::batch::view::{NumberValue, Temporality};
+use weir_api::batch::OwnedValue;
+use weir_api::Batch;
 
 use crate::parser::{Family, MetricType, Sample};
 use crate::relabel::{self, LabelSet, Rule};
@@ -100,7 +100,7 @@ struct StaleTemplate {
     instance: String,
     metric: String,
     kind: Kind,
-    attributes: Vec<KeyValue>,
+    attributes: AttributeList,
 }
 
 #[derive(Debug)]
@@ -147,10 +147,10 @@ enum Acc {
 #[derive(Debug)]
 struct Point {
     key: u64,
-    attributes: Vec<KeyValue>,
+    attributes: AttributeList,
     time_ns: u64,
     created_ns: Option<u64>,
-    exemplars: Vec<OtlpExemplar>,
+    exemplars: Vec<Exemplar>,
     acc: Acc,
 }
 
@@ -168,7 +168,8 @@ struct MetricAcc {
 struct ResourceAcc {
     job: String,
     instance: String,
-    extra: Vec<KeyValue>,
+    /// `target_info` labels, which become resource attributes.
+    extra: LabelSet,
     metrics: Vec<MetricAcc>,
     by_name: HashMap<String, usize>,
 }
@@ -190,26 +191,6 @@ pub struct ScrapeBuilder<'a> {
     counts: ScrapeCounts,
     labels: LabelSet,
     target_info: Vec<(String, String, LabelSet)>,
-}
-
-fn kv(key: impl Into<String>, value: impl Into<String>) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
-}
-
-fn kv_int(key: &str, value: i64) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::IntValue(value)),
-        }),
-        ..Default::default()
-    }
 }
 
 fn hash_one(value: impl Hash) -> u64 {
@@ -357,7 +338,7 @@ impl<'a> ScrapeBuilder<'a> {
                 let attributes = labels
                     .iter()
                     .filter(|(k, _)| !skipped.contains(&k.as_str()))
-                    .map(|(k, v)| kv(k.as_str(), v.as_str()))
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
                 metric.points.push(Point {
                     key,
@@ -483,12 +464,10 @@ impl<'a> ScrapeBuilder<'a> {
         mut self,
         memory: &mut TargetMemory,
         duration_seconds: f64,
-    ) -> (Vec<ResourceMetrics>, ScrapeCounts) {
+    ) -> (Batch, ScrapeCounts) {
         for (job, instance, labels) in std::mem::take(&mut self.target_info) {
             let resource = self.resource(&vec![("job".into(), job), ("instance".into(), instance)]);
-            resource
-                .extra
-                .extend(labels.iter().map(|(k, v)| kv(k.as_str(), v.as_str())));
+            resource.extra.extend(labels);
         }
         let mut seen = std::collections::HashSet::new();
         let now = self.now_ns;
@@ -526,24 +505,23 @@ impl<'a> ScrapeBuilder<'a> {
                 }
             }
         }
-        let mut out: Vec<ResourceMetrics> = self
+        let target = self.target;
+        let mut out: Vec<OutResource> = self
             .resources
             .into_iter()
-            .map(ResourceAcc::into_otlp(self.target))
+            .map(|acc| OutResource::from_acc(target, acc))
             .collect();
-        write_stale_markers(memory, |id| !seen.contains(&id), now, self.target, &mut out);
-        let target_index = target_resource(&mut out, self.target);
+        collect_stale_markers(memory, |id| !seen.contains(&id), target, &mut out);
+        let target_index = target_resource(&mut out, target);
+        out[target_index].synthetic = true;
         let counts = self.counts;
-        push_synthetic(
-            &mut out[target_index],
-            self.target,
-            self.options,
-            now,
-            true,
+        let synthetic = Synthetic {
+            up: true,
             duration_seconds,
             counts,
-        );
-        (out, counts)
+            stale: false,
+        };
+        (build(out, target, self.options, now, &synthetic), counts)
     }
 }
 
@@ -561,22 +539,23 @@ impl Acc {
     }
 }
 
-fn convert_exemplar(exemplar: &crate::parser::Exemplar<'_>) -> OtlpExemplar {
-    let mut out = OtlpExemplar {
-        time_unix_nano: exemplar
+fn convert_exemplar(exemplar: &crate::parser::Exemplar<'_>) -> Exemplar {
+    let mut out = Exemplar::new(NumberValue::Double(exemplar.value)).time(
+        exemplar
             .timestamp_ms
             .map_or(0, |ms| (ms.max(0) as u64).saturating_mul(1_000_000)),
-        value: Some(exemplar::Value::AsDouble(exemplar.value)),
-        ..Default::default()
-    };
+    );
+    let mut filtered = AttributeList::new();
     for (name, value) in exemplar.labels.iter() {
         match (name, decode_hex(value)) {
-            ("trace_id", Some(bytes)) if bytes.len() == 16 => out.trace_id = bytes,
-            ("span_id", Some(bytes)) if bytes.len() == 8 => out.span_id = bytes,
-            _ => out.filtered_attributes.push(kv(name, value)),
+            ("trace_id", Some(bytes)) if bytes.len() == 16 => out = out.trace_id(bytes),
+            ("span_id", Some(bytes)) if bytes.len() == 8 => out = out.span_id(bytes),
+            _ => {
+                filtered.push(name, value);
+            }
         }
     }
-    out
+    out.filtered_attributes(filtered)
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
@@ -619,111 +598,186 @@ impl ResourceAcc {
         };
         &mut self.metrics[index]
     }
+}
 
-    fn into_otlp(target: &TargetInfo) -> impl Fn(ResourceAcc) -> ResourceMetrics + '_ {
-        move |acc| {
-            let mut resource = empty_resource(target, &acc.job, &acc.instance);
-            if let Some(resource) = resource.resource.as_mut() {
-                for extra in acc.extra {
-                    resource.attributes.retain(|a| a.key != extra.key);
-                    resource.attributes.push(extra);
-                }
+/// One resource of the output, gathered in full before it is built: stale markers and
+/// the synthetic series join resources made earlier.
+#[derive(Debug)]
+struct OutResource {
+    attributes: AttributeList,
+    metrics: Vec<MetricAcc>,
+    /// Series that vanished, for stale markers.
+    stale: Vec<Arc<StaleTemplate>>,
+    /// Whether the synthetic series (`up`, ...) go here: the target's own resource.
+    synthetic: bool,
+}
+
+impl OutResource {
+    fn new(attributes: AttributeList) -> Self {
+        Self {
+            attributes,
+            metrics: Vec::new(),
+            stale: Vec::new(),
+            synthetic: false,
+        }
+    }
+
+    /// A scraped resource; its `target_info` labels join the attributes, each replacing
+    /// an attribute of the same name.
+    fn from_acc(target: &TargetInfo, acc: ResourceAcc) -> Self {
+        let extra = acc.extra;
+        // An extra replaces earlier attributes and extras of its name and goes last.
+        let replaced = |key: &str, after: &[(String, String)]| after.iter().any(|(k, _)| k == key);
+        let mut attributes = AttributeList::new();
+        for (key, value) in resource_attributes(target, &acc.job, &acc.instance) {
+            if !replaced(key, &extra) {
+                attributes.push(key, value);
             }
-            resource.scope_metrics[0].metrics =
-                acc.metrics.into_iter().map(MetricAcc::into_otlp).collect();
-            resource
+        }
+        for (index, (key, value)) in extra.iter().enumerate() {
+            if !replaced(key, &extra[index + 1..]) {
+                attributes.push(key.as_str(), value.as_str());
+            }
+        }
+        Self {
+            metrics: acc.metrics,
+            ..Self::new(attributes)
+        }
+    }
+
+    fn is(&self, job: &str, instance: &str) -> bool {
+        let attributes = self.attributes.view();
+        attributes.get_str("service.name") == Some(job)
+            && attributes.get_str("service.instance.id") == Some(instance)
+    }
+}
+
+/// The resource attributes of `job` and `instance` (with the address when they are the
+/// target's own).
+fn resource_attributes(
+    target: &TargetInfo,
+    job: &str,
+    instance: &str,
+) -> impl Iterator<Item = (&'static str, OwnedValue)> {
+    let own = job == target.job() && instance == target.instance();
+    [
+        Some(("service.name", OwnedValue::from(job))),
+        Some(("service.instance.id", OwnedValue::from(instance))),
+        own.then(|| ("server.address", OwnedValue::from(target.host.as_str()))),
+        target
+            .port
+            .filter(|_| own)
+            .map(|port| ("server.port", OwnedValue::from(i64::from(port)))),
+        own.then(|| ("url.scheme", OwnedValue::from(target.scheme.as_str()))),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The resource for `job` and `instance` in `out`, added when missing.
+fn find_resource(
+    out: &mut Vec<OutResource>,
+    target: &TargetInfo,
+    job: &str,
+    instance: &str,
+) -> usize {
+    match out.iter().position(|r| r.is(job, instance)) {
+        Some(index) => index,
+        None => {
+            out.push(OutResource::new(
+                resource_attributes(target, job, instance).collect(),
+            ));
+            out.len() - 1
         }
     }
 }
 
-fn empty_resource(target: &TargetInfo, job: &str, instance: &str) -> ResourceMetrics {
-    let mut attributes = vec![kv("service.name", job), kv("service.instance.id", instance)];
-    if job == target.job() && instance == target.instance() {
-        attributes.push(kv("server.address", target.host.as_str()));
-        if let Some(port) = target.port {
-            attributes.push(kv_int("server.port", i64::from(port)));
+fn target_resource(out: &mut Vec<OutResource>, target: &TargetInfo) -> usize {
+    find_resource(out, target, target.job(), target.instance())
+}
+
+/// How the synthetic series of a scrape are written.
+struct Synthetic {
+    up: bool,
+    duration_seconds: f64,
+    counts: ScrapeCounts,
+    /// As stale markers (the target was removed).
+    stale: bool,
+}
+
+/// Builds the batch: per resource, the scraped metrics, then stale markers, then the
+/// synthetic series.
+fn build(
+    out: Vec<OutResource>,
+    target: &TargetInfo,
+    options: &Options,
+    now_ns: u64,
+    synthetic: &Synthetic,
+) -> Batch {
+    let mut batch = MetricsBuilder::new();
+    for resource in out {
+        let mut builder = batch.resource_with(resource.attributes);
+        let mut scope = builder.scope(SCOPE_NAME, env!("CARGO_PKG_VERSION"));
+        for metric in resource.metrics {
+            scope.push(metric.into_builder());
         }
-        attributes.push(kv("url.scheme", target.scheme.as_str()));
+        for template in &resource.stale {
+            scope.push(stale_metric(template, now_ns));
+        }
+        if resource.synthetic {
+            push_synthetic(&mut scope, target, options, now_ns, synthetic);
+        }
     }
-    ResourceMetrics {
-        resource: Some(Resource {
-            attributes,
-            ..Default::default()
-        }),
-        scope_metrics: vec![ScopeMetrics {
-            scope: Some(InstrumentationScope {
-                name: SCOPE_NAME.into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                ..Default::default()
-            }),
-            metrics: Vec::new(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
+    batch.build()
 }
 
 impl MetricAcc {
-    fn into_otlp(self) -> Metric {
+    fn into_builder(self) -> MetricBuilder {
         let kind = self.kind;
-        let data = match kind {
-            Kind::Gauge | Kind::Counter => {
-                let points = self
-                    .points
-                    .into_iter()
-                    .map(|p| {
-                        let value = match p.acc {
-                            Acc::Number(v) => v,
-                            _ => f64::NAN,
-                        };
-                        NumberDataPoint {
-                            attributes: p.attributes,
-                            start_time_unix_nano: if kind == Kind::Counter {
-                                p.created_ns.unwrap_or(0)
-                            } else {
-                                0
-                            },
-                            time_unix_nano: p.time_ns,
-                            exemplars: p.exemplars,
-                            value: Some(number_data_point::Value::AsDouble(value)),
-                            ..Default::default()
-                        }
-                    })
-                    .collect();
-                if kind == Kind::Counter {
-                    metric::Data::Sum(Sum {
-                        data_points: points,
-                        aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                        is_monotonic: true,
-                    })
-                } else {
-                    metric::Data::Gauge(Gauge {
-                        data_points: points,
-                    })
-                }
-            }
-            Kind::Histogram => metric::Data::Histogram(Histogram {
-                data_points: self.points.into_iter().map(histogram_point).collect(),
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            }),
-            Kind::Summary => metric::Data::Summary(Summary {
-                data_points: self.points.into_iter().map(summary_point).collect(),
-            }),
-        };
-        Metric {
-            name: self.name,
-            description: self.help,
-            unit: self.unit,
-            data: Some(data),
-            ..Default::default()
+        let mut metric = match kind {
+            Kind::Gauge => MetricBuilder::gauge(self.name),
+            Kind::Counter => MetricBuilder::sum(self.name, Temporality::Cumulative, true),
+            Kind::Histogram => MetricBuilder::histogram(self.name, Temporality::Cumulative),
+            Kind::Summary => MetricBuilder::summary(self.name),
         }
+        .description(self.help)
+        .unit(self.unit);
+        for point in self.points {
+            match kind {
+                Kind::Gauge | Kind::Counter => {
+                    metric.push_number(number_point(point, kind == Kind::Counter))
+                }
+                Kind::Histogram => metric.push_histogram(histogram_point(point)),
+                Kind::Summary => metric.push_summary(summary_point(point)),
+            };
+        }
+        metric
     }
 }
 
+fn number_point(point: Point, counter: bool) -> NumberPoint {
+    let value = match point.acc {
+        Acc::Number(v) => v,
+        _ => f64::NAN,
+    };
+    let mut out = NumberPoint::double(value)
+        .attribute_list(point.attributes)
+        .start_time(if counter {
+            point.created_ns.unwrap_or(0)
+        } else {
+            0
+        })
+        .time(point.time_ns);
+    for exemplar in point.exemplars {
+        out = out.exemplar(exemplar);
+    }
+    out
+}
+
 /// Cumulative Prometheus buckets to OTLP's explicit bounds and per-bucket counts.
-fn histogram_point(point: Point) -> HistogramDataPoint {
+fn histogram_point(point: Point) -> HistogramPoint {
     let Acc::Histogram(mut h) = point.acc else {
-        return HistogramDataPoint::default();
+        return HistogramPoint::new(0, None, Vec::new(), Vec::new());
     };
     h.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut bounds = Vec::with_capacity(h.buckets.len());
@@ -743,46 +797,38 @@ fn histogram_point(point: Point) -> HistogramDataPoint {
     if h.buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
         counts.push((count - previous).max(0.0) as u64);
     }
-    HistogramDataPoint {
-        attributes: point.attributes,
-        start_time_unix_nano: point.created_ns.unwrap_or(0),
-        time_unix_nano: point.time_ns,
-        count: count.max(0.0) as u64,
-        sum: h.sum,
-        bucket_counts: counts,
-        explicit_bounds: bounds,
-        exemplars: point.exemplars,
-        ..Default::default()
+    let mut out = HistogramPoint::new(count.max(0.0) as u64, h.sum, bounds, counts)
+        .attribute_list(point.attributes)
+        .start_time(point.created_ns.unwrap_or(0))
+        .time(point.time_ns);
+    for exemplar in point.exemplars {
+        out = out.exemplar(exemplar);
     }
+    out
 }
 
-fn summary_point(point: Point) -> SummaryDataPoint {
+fn summary_point(point: Point) -> SummaryPoint {
     let Acc::Summary(mut s) = point.acc else {
-        return SummaryDataPoint::default();
+        return SummaryPoint::new(0, 0.0, []);
     };
     s.quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
-    SummaryDataPoint {
-        attributes: point.attributes,
-        start_time_unix_nano: point.created_ns.unwrap_or(0),
-        time_unix_nano: point.time_ns,
-        count: s.count.unwrap_or(0.0).max(0.0) as u64,
-        sum: s.sum.unwrap_or(0.0),
-        quantile_values: s
-            .quantiles
-            .into_iter()
-            .map(|(quantile, value)| ValueAtQuantile { quantile, value })
-            .collect(),
-        ..Default::default()
-    }
+    SummaryPoint::new(
+        s.count.unwrap_or(0.0).max(0.0) as u64,
+        s.sum.unwrap_or(0.0),
+        s.quantiles,
+    )
+    .attribute_list(point.attributes)
+    .start_time(point.created_ns.unwrap_or(0))
+    .time(point.time_ns)
 }
 
-/// Appends stale markers for the remembered series `vanished` selects, and forgets them.
-fn write_stale_markers(
+/// Takes the remembered series `vanished` selects for stale markers in `out`, and
+/// forgets them.
+fn collect_stale_markers(
     memory: &mut TargetMemory,
     vanished: impl Fn(u64) -> bool,
-    now_ns: u64,
     target: &TargetInfo,
-    out: &mut Vec<ResourceMetrics>,
+    out: &mut Vec<OutResource>,
 ) {
     let gone: Vec<u64> = memory
         .series
@@ -794,178 +840,137 @@ fn write_stale_markers(
         let Some(series) = memory.series.remove(&id) else {
             continue;
         };
-        let t = &series.template;
-        let index = match out.iter().position(|r| resource_is(r, &t.job, &t.instance)) {
-            Some(index) => index,
-            None => {
-                out.push(empty_resource(target, &t.job, &t.instance));
-                out.len() - 1
-            }
-        };
-        let metrics = &mut out[index].scope_metrics[0].metrics;
-        let attributes = t.attributes.clone();
-        let time = now_ns;
-        let data = match t.kind {
-            Kind::Gauge => metric::Data::Gauge(Gauge {
-                data_points: vec![stale_number(attributes, time)],
-            }),
-            Kind::Counter => metric::Data::Sum(Sum {
-                data_points: vec![stale_number(attributes, time)],
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                is_monotonic: true,
-            }),
-            Kind::Histogram => metric::Data::Histogram(Histogram {
-                data_points: vec![HistogramDataPoint {
-                    attributes,
-                    time_unix_nano: time,
-                    flags: FLAG_NO_RECORDED_VALUE,
-                    ..Default::default()
-                }],
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            }),
-            Kind::Summary => metric::Data::Summary(Summary {
-                data_points: vec![SummaryDataPoint {
-                    attributes,
-                    time_unix_nano: time,
-                    flags: FLAG_NO_RECORDED_VALUE,
-                    ..Default::default()
-                }],
-            }),
-        };
-        metrics.push(Metric {
-            name: t.metric.clone(),
-            data: Some(data),
-            ..Default::default()
-        });
+        let t = series.template;
+        let index = find_resource(out, target, &t.job, &t.instance);
+        out[index].stale.push(t);
     }
 }
 
-fn stale_number(attributes: Vec<KeyValue>, time_unix_nano: u64) -> NumberDataPoint {
-    NumberDataPoint {
-        attributes,
-        time_unix_nano,
-        flags: FLAG_NO_RECORDED_VALUE,
-        value: Some(number_data_point::Value::AsDouble(f64::from_bits(
-            STALE_NAN,
-        ))),
-        ..Default::default()
-    }
-}
-
-fn resource_is(resource: &ResourceMetrics, job: &str, instance: &str) -> bool {
-    let attributes = resource
-        .resource
-        .as_ref()
-        .map_or(&[][..], |r| &r.attributes[..]);
-    let get = |key: &str| {
-        attributes.iter().find(|a| a.key == key).and_then(|a| {
-            match a.value.as_ref()?.value.as_ref()? {
-                any_value::Value::StringValue(s) => Some(s.as_str()),
-                _ => None,
-            }
-        })
-    };
-    get("service.name") == Some(job) && get("service.instance.id") == Some(instance)
-}
-
-fn target_resource(out: &mut Vec<ResourceMetrics>, target: &TargetInfo) -> usize {
-    match out
-        .iter()
-        .position(|r| resource_is(r, target.job(), target.instance()))
-    {
-        Some(index) => index,
-        None => {
-            out.push(empty_resource(target, target.job(), target.instance()));
-            out.len() - 1
+/// A stale marker for a vanished series.
+fn stale_metric(t: &StaleTemplate, now_ns: u64) -> MetricBuilder {
+    let attributes = t.attributes.clone();
+    let name = t.metric.clone();
+    match t.kind {
+        Kind::Gauge => {
+            let mut metric = MetricBuilder::gauge(name);
+            metric.push_number(stale_number(attributes, now_ns));
+            metric
+        }
+        Kind::Counter => {
+            let mut metric = MetricBuilder::sum(name, Temporality::Cumulative, true);
+            metric.push_number(stale_number(attributes, now_ns));
+            metric
+        }
+        Kind::Histogram => {
+            let mut metric = MetricBuilder::histogram(name, Temporality::Cumulative);
+            metric.push_histogram(
+                HistogramPoint::new(0, None, Vec::new(), Vec::new())
+                    .attribute_list(attributes)
+                    .time(now_ns)
+                    .flags(FLAG_NO_RECORDED_VALUE),
+            );
+            metric
+        }
+        Kind::Summary => {
+            let mut metric = MetricBuilder::summary(name);
+            metric.push_summary(
+                SummaryPoint::new(0, 0.0, [])
+                    .attribute_list(attributes)
+                    .time(now_ns)
+                    .flags(FLAG_NO_RECORDED_VALUE),
+            );
+            metric
         }
     }
+}
+
+fn stale_number(attributes: AttributeList, time_unix_nano: u64) -> NumberPoint {
+    NumberPoint::double(f64::from_bits(STALE_NAN))
+        .attribute_list(attributes)
+        .time(time_unix_nano)
+        .flags(FLAG_NO_RECORDED_VALUE)
 }
 
 /// `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
 /// `scrape_samples_post_metric_relabeling`, `scrape_series_added`, with the target's
-/// labels, as Prometheus writes them.
+/// labels, as Prometheus writes them (as stale markers when `synthetic.stale`).
 fn push_synthetic(
-    resource: &mut ResourceMetrics,
+    scope: &mut ScopeMetricsBuilder<'_>,
     target: &TargetInfo,
     options: &Options,
     now_ns: u64,
-    up: bool,
-    duration_seconds: f64,
-    counts: ScrapeCounts,
+    synthetic: &Synthetic,
 ) {
-    let mut attributes: Vec<KeyValue> = target
+    let mut attributes: AttributeList = target
         .labels
         .iter()
         .filter(|(k, _)| k != "job" && k != "instance")
-        .map(|(k, v)| kv(k.as_str(), v.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     for (key, value) in &options.external_labels {
-        if !attributes.iter().any(|a| &a.key == key) {
-            attributes.push(kv(key.as_str(), value.as_str()));
+        if attributes.view().get(key).is_none() {
+            attributes.push(key.as_str(), value.as_str());
         }
     }
-    let gauge = |name: &str, help: &str, value: f64| Metric {
-        name: name.into(),
-        description: help.into(),
-        data: Some(metric::Data::Gauge(Gauge {
-            data_points: vec![NumberDataPoint {
-                attributes: attributes.clone(),
-                time_unix_nano: now_ns,
-                value: Some(number_data_point::Value::AsDouble(value)),
-                ..Default::default()
-            }],
-        })),
-        ..Default::default()
+    let gauge = |name: &str, help: &str, value: f64| {
+        let point = if synthetic.stale {
+            stale_number(attributes.clone(), now_ns)
+        } else {
+            NumberPoint::double(value)
+                .attribute_list(attributes.clone())
+                .time(now_ns)
+        };
+        let mut metric = MetricBuilder::gauge(name).description(help);
+        metric.push_number(point);
+        metric
     };
-    let metrics = &mut resource.scope_metrics[0].metrics;
-    metrics.push(gauge(
+    let counts = synthetic.counts;
+    scope.push(gauge(
         "up",
         "1 if the last scrape of the target succeeded, else 0.",
-        if up { 1.0 } else { 0.0 },
+        if synthetic.up { 1.0 } else { 0.0 },
     ));
-    metrics.push(gauge(
+    scope.push(gauge(
         "scrape_duration_seconds",
         "Duration of the scrape.",
-        duration_seconds,
+        synthetic.duration_seconds,
     ));
-    metrics.push(gauge(
+    scope.push(gauge(
         "scrape_samples_scraped",
         "Samples the target exposed.",
         counts.scraped as f64,
     ));
-    metrics.push(gauge(
+    scope.push(gauge(
         "scrape_samples_post_metric_relabeling",
         "Samples left after metric relabeling.",
         counts.post_relabel as f64,
     ));
-    metrics.push(gauge(
+    scope.push(gauge(
         "scrape_series_added",
         "Series not seen in the previous scrape.",
         counts.series_added as f64,
     ));
 }
 
-/// The OTLP of a failed scrape: `up` 0 and stale markers for every remembered series.
+/// A failed scrape: `up` 0 and stale markers for every remembered series.
 pub fn failed_scrape(
     target: &TargetInfo,
     options: &Options,
     memory: &mut TargetMemory,
     now_ns: u64,
     duration_seconds: f64,
-) -> Vec<ResourceMetrics> {
+) -> Batch {
     let mut out = Vec::new();
-    write_stale_markers(memory, |_| true, now_ns, target, &mut out);
+    collect_stale_markers(memory, |_| true, target, &mut out);
     let index = target_resource(&mut out, target);
-    push_synthetic(
-        &mut out[index],
-        target,
-        options,
-        now_ns,
-        false,
+    out[index].synthetic = true;
+    let synthetic = Synthetic {
+        up: false,
         duration_seconds,
-        ScrapeCounts::default(),
-    );
-    out
+        counts: ScrapeCounts::default(),
+        stale: false,
+    };
+    build(out, target, options, now_ns, &synthetic)
 }
 
 /// Stale markers for everything a removed target ever reported, including the
@@ -975,30 +980,16 @@ pub fn removed_target(
     options: &Options,
     memory: &mut TargetMemory,
     now_ns: u64,
-) -> Vec<ResourceMetrics> {
+) -> Batch {
     let mut out = Vec::new();
-    write_stale_markers(memory, |_| true, now_ns, target, &mut out);
+    collect_stale_markers(memory, |_| true, target, &mut out);
     let index = target_resource(&mut out, target);
-    let mut synthetic = empty_resource(target, target.job(), target.instance());
-    push_synthetic(
-        &mut synthetic,
-        target,
-        options,
-        now_ns,
-        false,
-        0.0,
-        ScrapeCounts::default(),
-    );
-    for mut metric in synthetic.scope_metrics.remove(0).metrics {
-        if let Some(metric::Data::Gauge(gauge)) = metric.data.as_mut() {
-            for point in &mut gauge.data_points {
-                point.flags = FLAG_NO_RECORDED_VALUE;
-                point.value = Some(number_data_point::Value::AsDouble(f64::from_bits(
-                    STALE_NAN,
-                )));
-            }
-        }
-        out[index].scope_metrics[0].metrics.push(metric);
-    }
-    out
+    out[index].synthetic = true;
+    let synthetic = Synthetic {
+        up: false,
+        duration_seconds: 0.0,
+        counts: ScrapeCounts::default(),
+        stale: true,
+    };
+    build(out, target, options, now_ns, &synthetic)
 }

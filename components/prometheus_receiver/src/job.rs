@@ -221,7 +221,7 @@ async fn run_target(
             }
         };
         let duration = started.elapsed().as_secs_f64();
-        let resource_metrics = match result {
+        let batch = match result {
             Ok(()) => builder.finish(&mut memory, duration).0,
             Err(error) => {
                 drop(builder);
@@ -235,18 +235,13 @@ async fn run_target(
                 convert::failed_scrape(&target.info, &ctx.options, &mut memory, now, duration)
             }
         };
-        send(&ctx, resource_metrics, &mut send_log, &instance).await;
+        send(&ctx, batch, &mut send_log, &instance).await;
     }
 }
 
-async fn send(
-    ctx: &JobContext,
-    resource_metrics: Vec<weir_proto::metrics::v1::ResourceMetrics>,
-    log: &mut LogLimiter,
-    instance: &str,
-) {
+async fn send(ctx: &JobContext, batch: Batch, log: &mut LogLimiter, instance: &str) {
     // Refused items are counted by the output (otelcol_receiver_refused_metric_points).
-    if let Err(error) = ctx.output.send(Batch::from_metrics(resource_metrics)).await {
+    if let Err(error) = ctx.output.send(batch).await {
         if log.allow("send") {
             tracing::warn!(receiver = %ctx.receiver, job = %ctx.config.job_name, instance, "scrape not delivered: {error}");
         }

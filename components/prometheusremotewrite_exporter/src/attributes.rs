@@ -8,22 +8,21 @@
 
 use std::collections::BTreeMap;
 
-use weir_proto::common::v1::{any_value, AnyValue, KeyValue};
-
-use weir_api::attributes::{base64, json_text};
+use weir_api::attributes::{base64, value_json_text};
+use weir_api::batch::view::{Attributes, ValueRef};
 
 use crate::naming::LabelNamer;
 
 /// The string form of an attribute value.
-pub fn value_to_string(value: Option<&AnyValue>) -> String {
-    match value.and_then(|v| v.value.as_ref()) {
-        None => String::new(),
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => format_double(*d),
-        Some(any_value::Value::BytesValue(b)) => base64(b),
-        Some(other) => json_text(other),
+pub fn value_to_string(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Empty => String::new(),
+        ValueRef::Str(s) => s.to_string(),
+        ValueRef::Bool(b) => b.to_string(),
+        ValueRef::Int(i) => i.to_string(),
+        ValueRef::Double(d) => format_double(d),
+        ValueRef::Bytes(b) => base64(b),
+        ValueRef::Array(_) | ValueRef::KvList(_) => value_json_text(value),
     }
 }
 
@@ -48,15 +47,20 @@ pub struct Collector {
 }
 
 impl Collector {
-    pub fn add(&mut self, attributes: &[KeyValue]) {
-        for kv in attributes {
-            self.add_one(&kv.key, value_to_string(kv.value.as_ref()));
+    pub fn add(&mut self, attributes: Attributes<'_>) {
+        for (key, value) in attributes.iter() {
+            self.add_with(key, || value_to_string(value));
         }
     }
 
     pub fn add_one(&mut self, key: &str, value: String) {
+        self.add_with(key, || value);
+    }
+
+    /// Adds `key` unless it is there already; `value` is only computed when it is not.
+    pub fn add_with(&mut self, key: &str, value: impl FnOnce() -> String) {
         if !self.by_key.contains_key(key) {
-            self.by_key.insert(key.to_string(), value);
+            self.by_key.insert(key.to_string(), value());
         }
     }
 
@@ -87,7 +91,32 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_proto::common::v1::{ArrayValue, KeyValueList};
+    use crate::test_support::{both, resource_with};
+    use weir_proto::common::v1::{any_value, AnyValue, ArrayValue, KeyValue, KeyValueList};
+
+    /// The attribute's value as a label value, read through a batch's views (the same in
+    /// both representations).
+    fn string_of(kv: KeyValue) -> String {
+        let [owned, wire] = both(vec![resource_with(vec![kv])]);
+        let read = |batch: &weir_api::batch::Batch| {
+            let resource = batch.metrics().next().expect("one resource").resource();
+            let (_, value) = resource.attributes().iter().next().expect("one attribute");
+            value_to_string(value)
+        };
+        let out = read(&owned);
+        assert_eq!(out, read(&wire));
+        out
+    }
+
+    /// The labels of these attributes, collected through a batch's views.
+    fn collect(attributes: &[KeyValue]) -> Collector {
+        let [batch, _] = both(vec![resource_with(attributes.to_vec())]);
+        let mut c = Collector::default();
+        if let Some(resource) = batch.metrics().next() {
+            c.add(resource.resource().attributes());
+        }
+        c
+    }
 
     fn kv(key: &str, value: any_value::Value) -> KeyValue {
         KeyValue {
@@ -100,20 +129,11 @@ mod tests {
     #[test]
     fn non_string_values() {
         use any_value::Value as V;
+        assert_eq!(string_of(kv("a", V::IntValue(-3))), "-3");
+        assert_eq!(string_of(kv("a", V::DoubleValue(1.5))), "1.5");
+        assert_eq!(string_of(kv("a", V::BoolValue(true))), "true");
         assert_eq!(
-            value_to_string(kv("a", V::IntValue(-3)).value.as_ref()),
-            "-3"
-        );
-        assert_eq!(
-            value_to_string(kv("a", V::DoubleValue(1.5)).value.as_ref()),
-            "1.5"
-        );
-        assert_eq!(
-            value_to_string(kv("a", V::BoolValue(true)).value.as_ref()),
-            "true"
-        );
-        assert_eq!(
-            value_to_string(kv("a", V::BytesValue(b"hello".to_vec())).value.as_ref()),
+            string_of(kv("a", V::BytesValue(b"hello".to_vec()))),
             "aGVsbG8="
         );
         let array = V::ArrayValue(ArrayValue {
@@ -126,20 +146,16 @@ mod tests {
                 },
             ],
         });
-        assert_eq!(value_to_string(kv("a", array).value.as_ref()), r#"["x",1]"#);
+        assert_eq!(string_of(kv("a", array)), r#"["x",1]"#);
         let map = V::KvlistValue(KeyValueList {
             values: vec![kv("k", V::BoolValue(false))],
         });
-        assert_eq!(
-            value_to_string(kv("a", map).value.as_ref()),
-            r#"{"k":false}"#
-        );
+        assert_eq!(string_of(kv("a", map)), r#"{"k":false}"#);
     }
 
     #[test]
     fn colliding_keys_are_joined_in_key_order() {
-        let mut c = Collector::default();
-        c.add(&[
+        let c = collect(&[
             kv("http_method", any_value::Value::StringValue("POST".into())),
             kv("http.method", any_value::Value::StringValue("GET".into())),
             kv("empty", any_value::Value::StringValue(String::new())),

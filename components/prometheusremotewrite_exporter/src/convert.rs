@@ -24,12 +24,12 @@ use foldhash::HashMap;
 use std::hash::Hash;
 use std::time::Instant;
 
-use weir_proto::common::v1::InstrumentationScope;
-use weir_proto::metrics::v1::{
-    exemplar, metric, number_data_point, AggregationTemporality, Exemplar as OtlpExemplar,
-    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
-    SummaryDataPoint,
+use weir_api::batch::view::{
+    Attributes, ExemplarView, ExponentialHistogramPointView, HistogramPointView,
+    MetricType as Otlp, MetricView, NumberPointView, NumberValue, ResourceMetricsView, ScopeView,
+    SummaryPointView, Temporality,
 };
+use weir_api::batch::Batch;
 use weir_proto::remote_write::{
     metric_metadata::MetricType, Exemplar, Histogram, Label, MetricMetadata, Sample, TimeSeries,
 };
@@ -166,11 +166,12 @@ struct Builder<'a> {
     dropped: HashMap<DropReason, usize>,
 }
 
-/// Per-resource labels: `job`/`instance` and, when configured, the resource attributes.
-struct ResourceContext {
+/// Per-resource labels: `job`/`instance` and, when configured, the resource attributes
+/// (as label values, in their order).
+struct ResourceContext<'a> {
     job: Option<String>,
     instance: Option<String>,
-    attributes: Vec<weir_proto::common::v1::KeyValue>,
+    attributes: Vec<(&'a str, String)>,
 }
 
 /// Per-point label base and identity, shared by the series a point expands into.
@@ -186,7 +187,7 @@ struct PointLabels {
 type ScopeLabels = Result<BTreeMap<String, String>, DropReason>;
 
 pub fn convert(
-    resources: &[ResourceMetrics],
+    batch: &Batch,
     settings: &Settings,
     shards: usize,
     delta: &mut DeltaState,
@@ -203,7 +204,7 @@ pub fn convert(
         dropped: HashMap::default(),
     };
     delta.sweep(now, false);
-    for rm in resources {
+    for rm in batch.metrics() {
         b.resource(rm, delta, now);
     }
     b.finish()
@@ -264,11 +265,15 @@ fn hash_of(value: &impl Hash) -> u64 {
     foldhash::fast::FixedState::default().hash_one(value)
 }
 
-fn number_value(p: &NumberDataPoint) -> Option<f64> {
-    match p.value? {
-        number_data_point::Value::AsDouble(v) => Some(v),
-        number_data_point::Value::AsInt(v) => Some(v as f64),
+fn number_value(p: &NumberPointView<'_>) -> Option<f64> {
+    match p.value() {
+        NumberValue::None => None,
+        value => Some(value.as_f64()),
     }
+}
+
+fn is_service_attribute(key: &str) -> bool {
+    [SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID].contains(&key)
 }
 
 fn stale(flags: u32) -> bool {
@@ -295,17 +300,12 @@ impl Builder<'_> {
         }
     }
 
-    fn resource(&mut self, rm: &ResourceMetrics, delta: &mut DeltaState, now: Instant) {
-        let attrs = rm
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or_default();
+    fn resource(&mut self, rm: ResourceMetricsView<'_>, delta: &mut DeltaState, now: Instant) {
+        let attrs = rm.resource().attributes();
         let get = |key: &str| {
             attrs
-                .iter()
-                .find(|kv| kv.key == key)
-                .map(|kv| attributes::value_to_string(kv.value.as_ref()))
+                .get(key)
+                .map(attributes::value_to_string)
                 .filter(|v| !v.is_empty())
         };
         let job = match (get(SERVICE_NAMESPACE), get(SERVICE_NAME)) {
@@ -319,21 +319,19 @@ impl Builder<'_> {
             attributes: if self.settings.resource_to_telemetry {
                 attrs
                     .iter()
-                    .filter(|kv| {
-                        !self.settings.exclude_service_attributes
-                            || ![SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID]
-                                .contains(&kv.key.as_str())
+                    .filter(|(key, _)| {
+                        !self.settings.exclude_service_attributes || !is_service_attribute(key)
                     })
-                    .cloned()
+                    .map(|(key, value)| (key, attributes::value_to_string(value)))
                     .collect()
             } else {
                 Vec::new()
             },
         };
         let mut newest = 0u64;
-        for sm in &rm.scope_metrics {
-            let scope_labels = self.scope_labels(sm.scope.as_ref(), &sm.schema_url);
-            for m in &sm.metrics {
+        for sm in rm.scopes() {
+            let scope_labels = self.scope_labels(sm.scope(), sm.schema_url());
+            for m in sm.metrics() {
                 newest = newest.max(self.metric(m, &scope_labels, &ctx, delta, now));
             }
         }
@@ -343,24 +341,16 @@ impl Builder<'_> {
     }
 
     /// `target_info`: one sample per resource with the attributes that are not `job`/`instance`.
-    fn target_info(
-        &mut self,
-        attrs: &[weir_proto::common::v1::KeyValue],
-        ctx: &ResourceContext,
-        newest: u64,
-    ) {
+    fn target_info(&mut self, attrs: Attributes<'_>, ctx: &ResourceContext, newest: u64) {
         let mut collector = Collector::default();
-        let others: Vec<_> = attrs
-            .iter()
-            .filter(|kv| {
-                ![SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID].contains(&kv.key.as_str())
-            })
-            .cloned()
-            .collect();
-        if others.is_empty() {
+        let mut others = 0;
+        for (key, value) in attrs.iter().filter(|(key, _)| !is_service_attribute(key)) {
+            others += 1;
+            collector.add_with(key, || attributes::value_to_string(value));
+        }
+        if others == 0 {
             return;
         }
-        collector.add(&others);
         let Ok(mut labels) = collector.into_labels(&self.settings.labels) else {
             self.drop(DropReason::InvalidLabelName, 1);
             return;
@@ -391,32 +381,27 @@ impl Builder<'_> {
     }
 
     /// The `otel_scope_*` labels of a scope, computed once for all its points.
-    fn scope_labels(
-        &self,
-        scope: Option<&InstrumentationScope>,
-        scope_schema_url: &str,
-    ) -> ScopeLabels {
+    fn scope_labels(&self, scope: ScopeView<'_>, scope_schema_url: &str) -> ScopeLabels {
         let mut scope_labels = BTreeMap::new();
         if self.settings.scope_labels {
-            if let Some(scope) = scope {
-                let mut scope_attrs = Collector::default();
-                for kv in &scope.attributes {
-                    scope_attrs.add_one(
-                        &format!("otel_scope_{}", kv.key),
-                        attributes::value_to_string(kv.value.as_ref()),
-                    );
-                }
-                scope_labels = scope_attrs
-                    .into_labels(&self.settings.labels)
-                    .map_err(|_| DropReason::InvalidLabelName)?;
-                for (k, v) in [
-                    ("otel_scope_name", &scope.name),
-                    ("otel_scope_version", &scope.version),
-                ] {
-                    scope_labels.remove(k);
-                    if !v.is_empty() {
-                        scope_labels.insert(k.into(), v.clone());
-                    }
+            // An absent scope reads as one without a name, version or attributes, which
+            // adds no labels either.
+            let mut scope_attrs = Collector::default();
+            for (key, value) in scope.attributes().iter() {
+                scope_attrs.add_with(&format!("otel_scope_{key}"), || {
+                    attributes::value_to_string(value)
+                });
+            }
+            scope_labels = scope_attrs
+                .into_labels(&self.settings.labels)
+                .map_err(|_| DropReason::InvalidLabelName)?;
+            for (k, v) in [
+                ("otel_scope_name", scope.name()),
+                ("otel_scope_version", scope.version()),
+            ] {
+                scope_labels.remove(k);
+                if !v.is_empty() {
+                    scope_labels.insert(k.into(), v.to_string());
                 }
             }
             scope_labels.remove("otel_scope_schema_url");
@@ -441,14 +426,16 @@ impl Builder<'_> {
         &mut self,
         name: &str,
         kind: MetricKind,
-        point_attrs: &[weir_proto::common::v1::KeyValue],
+        point_attrs: Attributes<'_>,
         scope_labels: &ScopeLabels,
         ctx: &ResourceContext,
     ) -> Result<PointLabels, DropReason> {
         let scope_labels = scope_labels.as_ref().map_err(|reason| *reason)?;
         let mut collector = Collector::default();
         collector.add(point_attrs);
-        collector.add(&ctx.attributes);
+        for (key, value) in &ctx.attributes {
+            collector.add_with(key, || value.clone());
+        }
         let mut labels = collector
             .into_labels(&self.settings.labels)
             .map_err(|_| DropReason::InvalidLabelName)?;
@@ -519,7 +506,7 @@ impl Builder<'_> {
         &mut self.series[index].2
     }
 
-    fn note_metadata(&mut self, family: &str, kind: MetricType, m: &Metric) {
+    fn note_metadata(&mut self, family: &str, kind: MetricType, m: &MetricView<'_>) {
         if !self.settings.send_metadata {
             return;
         }
@@ -528,42 +515,42 @@ impl Builder<'_> {
             .or_insert_with(|| MetricMetadata {
                 r#type: kind as i32,
                 metric_family_name: family.to_string(),
-                help: m.description.clone(),
-                unit: unit_name(&m.unit, self.settings.utf8_allowed),
+                help: m.description().to_string(),
+                unit: unit_name(m.unit(), self.settings.utf8_allowed),
             });
     }
 
     /// Converts one metric; returns the newest point time seen (for `target_info`).
     fn metric(
         &mut self,
-        m: &Metric,
+        m: MetricView<'_>,
         scope_labels: &ScopeLabels,
         ctx: &ResourceContext,
         delta: &mut DeltaState,
         now: Instant,
     ) -> u64 {
-        let Some(data) = &m.data else { return 0 };
-        let (kind, points) = match data {
-            metric::Data::Gauge(g) => (MetricKind::Gauge, g.data_points.len()),
-            metric::Data::Sum(s) if s.is_monotonic => {
-                (MetricKind::MonotonicCounter, s.data_points.len())
-            }
-            metric::Data::Sum(s) => (MetricKind::NonMonotonicCounter, s.data_points.len()),
-            metric::Data::Histogram(h) => (MetricKind::Histogram, h.data_points.len()),
-            metric::Data::ExponentialHistogram(h) => {
-                (MetricKind::ExponentialHistogram, h.data_points.len())
-            }
-            metric::Data::Summary(s) => (MetricKind::Summary, s.data_points.len()),
+        let otlp_type = m.metric_type();
+        let kind = match otlp_type {
+            Otlp::Empty => return 0,
+            Otlp::Gauge => MetricKind::Gauge,
+            Otlp::Sum if m.is_monotonic() => MetricKind::MonotonicCounter,
+            Otlp::Sum => MetricKind::NonMonotonicCounter,
+            Otlp::Histogram => MetricKind::Histogram,
+            Otlp::ExponentialHistogram => MetricKind::ExponentialHistogram,
+            Otlp::Summary => MetricKind::Summary,
         };
-        let name = match self.settings.namer.build(&m.name, &m.unit, kind) {
+        let name = match self.settings.namer.build(m.name(), m.unit(), kind) {
             Ok(name) => name,
             Err(_) => {
-                self.drop(DropReason::InvalidMetricName, points);
+                self.drop(DropReason::InvalidMetricName, m.point_count());
                 return 0;
             }
         };
-        let temporality = |t: i32| {
-            AggregationTemporality::try_from(t).unwrap_or(AggregationTemporality::Unspecified)
+        // Anything but delta or cumulative (an unknown value too) counts as unspecified.
+        let temporality = match m.temporality() {
+            Temporality::Delta => Some(true),
+            Temporality::Cumulative => Some(false),
+            Temporality::Unspecified | Temporality::Other(_) => None,
         };
         let mut newest = 0;
         let mut see = |t: u64| newest = newest.max(t);
@@ -573,79 +560,59 @@ impl Builder<'_> {
             scope_labels,
             ctx,
         };
-        match data {
-            metric::Data::Gauge(g) => {
-                self.note_metadata(&name, MetricType::Gauge, m);
-                for p in &g.data_points {
-                    see(p.time_unix_nano);
-                    self.number(&point_ctx, p, None, false, delta, now);
+        match otlp_type {
+            Otlp::Empty => {}
+            Otlp::Gauge => {
+                self.note_metadata(&name, MetricType::Gauge, &m);
+                for p in m.number_points() {
+                    see(p.time_unix_nano());
+                    self.number(&point_ctx, &p, None, false, delta, now);
                 }
             }
-            metric::Data::Sum(s) => {
-                let t = temporality(s.aggregation_temporality);
-                let metadata_type = if s.is_monotonic {
+            Otlp::Sum => {
+                let monotonic = m.is_monotonic();
+                let metadata_type = if monotonic {
                     MetricType::Counter
                 } else {
                     MetricType::Gauge
                 };
-                self.note_metadata(&name, metadata_type, m);
-                for p in &s.data_points {
-                    if t == AggregationTemporality::Unspecified {
+                self.note_metadata(&name, metadata_type, &m);
+                for p in m.number_points() {
+                    let Some(is_delta) = temporality else {
                         self.drop(DropReason::UnspecifiedTemporality, 1);
                         continue;
-                    }
-                    see(p.time_unix_nano);
-                    self.number(
-                        &point_ctx,
-                        p,
-                        Some(t == AggregationTemporality::Delta),
-                        s.is_monotonic,
-                        delta,
-                        now,
-                    );
+                    };
+                    see(p.time_unix_nano());
+                    self.number(&point_ctx, &p, Some(is_delta), monotonic, delta, now);
                 }
             }
-            metric::Data::Histogram(h) => {
-                let t = temporality(h.aggregation_temporality);
-                self.note_metadata(&name, MetricType::Histogram, m);
-                for p in &h.data_points {
-                    if t == AggregationTemporality::Unspecified {
+            Otlp::Histogram => {
+                self.note_metadata(&name, MetricType::Histogram, &m);
+                for p in m.histogram_points() {
+                    let Some(is_delta) = temporality else {
                         self.drop(DropReason::UnspecifiedTemporality, 1);
                         continue;
-                    }
-                    see(p.time_unix_nano);
-                    self.histogram(
-                        &point_ctx,
-                        p,
-                        t == AggregationTemporality::Delta,
-                        delta,
-                        now,
-                    );
+                    };
+                    see(p.time_unix_nano());
+                    self.histogram(&point_ctx, &p, is_delta, delta, now);
                 }
             }
-            metric::Data::ExponentialHistogram(h) => {
-                let t = temporality(h.aggregation_temporality);
-                self.note_metadata(&name, MetricType::Histogram, m);
-                for p in &h.data_points {
-                    if t == AggregationTemporality::Unspecified {
+            Otlp::ExponentialHistogram => {
+                self.note_metadata(&name, MetricType::Histogram, &m);
+                for p in m.exponential_histogram_points() {
+                    let Some(is_delta) = temporality else {
                         self.drop(DropReason::UnspecifiedTemporality, 1);
                         continue;
-                    }
-                    see(p.time_unix_nano);
-                    self.exponential(
-                        &point_ctx,
-                        p,
-                        t == AggregationTemporality::Delta,
-                        delta,
-                        now,
-                    );
+                    };
+                    see(p.time_unix_nano());
+                    self.exponential(&point_ctx, &p, is_delta, delta, now);
                 }
             }
-            metric::Data::Summary(s) => {
-                self.note_metadata(&name, MetricType::Summary, m);
-                for p in &s.data_points {
-                    see(p.time_unix_nano);
-                    self.summary(&point_ctx, p);
+            Otlp::Summary => {
+                self.note_metadata(&name, MetricType::Summary, &m);
+                for p in m.summary_points() {
+                    see(p.time_unix_nano());
+                    self.summary(&point_ctx, &p);
                 }
             }
         }
@@ -655,7 +622,7 @@ impl Builder<'_> {
     fn labels_for(
         &mut self,
         pc: &PointCtx,
-        attrs: &[weir_proto::common::v1::KeyValue],
+        attrs: Attributes<'_>,
         time: u64,
     ) -> Option<PointLabels> {
         if time == 0 {
@@ -675,31 +642,26 @@ impl Builder<'_> {
     fn number(
         &mut self,
         pc: &PointCtx,
-        p: &NumberDataPoint,
+        p: &NumberPointView<'_>,
         delta_sum: Option<bool>,
         monotonic: bool,
         delta: &mut DeltaState,
         now: Instant,
     ) {
-        let Some(pl) = self.labels_for(pc, &p.attributes, p.time_unix_nano) else {
+        let point_time = p.time_unix_nano();
+        let Some(pl) = self.labels_for(pc, p.attributes(), point_time) else {
             return;
         };
-        let is_stale = stale(p.flags);
+        let is_stale = stale(p.flags());
         let Some(raw) = number_value(p).or(if is_stale { Some(0.0) } else { None }) else {
             self.drop(DropReason::MissingValue, 1);
             return;
         };
-        let mut start = p.start_time_unix_nano;
+        let mut start = p.start_time_unix_nano();
         let mut value = raw;
-        let mut time = p.time_unix_nano;
+        let mut time = point_time;
         if delta_sum == Some(true) && !is_stale {
-            match delta.add_number(
-                pl.stream_key,
-                p.start_time_unix_nano,
-                p.time_unix_nano,
-                raw,
-                now,
-            ) {
+            match delta.add_number(pl.stream_key, start, point_time, raw, now) {
                 Ok((s, at, total)) => (start, time, value) = (s, at, total),
                 Err(reason) => {
                     self.drop(reason, 1);
@@ -725,9 +687,7 @@ impl Builder<'_> {
             timestamp: ts,
         });
         if is_counter {
-            series
-                .exemplars
-                .extend(p.exemplars.iter().map(convert_exemplar));
+            series.exemplars.extend(p.exemplars().map(convert_exemplar));
         }
         if let Some(labels) = created_labels {
             let base = pc.name.strip_suffix("_total").unwrap_or(pc.name);
@@ -744,43 +704,75 @@ impl Builder<'_> {
     fn histogram(
         &mut self,
         pc: &PointCtx,
-        p: &HistogramDataPoint,
+        p: &HistogramPointView<'_>,
         is_delta: bool,
         delta: &mut DeltaState,
         now: Instant,
     ) {
-        let Some(pl) = self.labels_for(pc, &p.attributes, p.time_unix_nano) else {
+        let Some(pl) = self.labels_for(pc, p.attributes(), p.time_unix_nano()) else {
             return;
         };
-        let is_stale = stale(p.flags);
-        let cumulative;
-        let p = if is_delta && !is_stale {
+        let is_stale = stale(p.flags());
+        if is_delta && !is_stale {
             match delta.add_histogram(pl.stream_key, p, now) {
-                Ok(c) => {
-                    cumulative = c;
-                    &cumulative
-                }
-                Err(reason) => {
-                    self.drop(reason, 1);
-                    return;
-                }
+                Ok(total) => self.histogram_series(
+                    pc,
+                    &pl,
+                    HistogramValues {
+                        start: total.start_time_unix_nano,
+                        time: total.time_unix_nano,
+                        count: total.count,
+                        sum: total.sum,
+                        bounds: total.explicit_bounds.iter().copied(),
+                        counts: total.bucket_counts.iter().copied(),
+                    },
+                    p,
+                    is_stale,
+                ),
+                Err(reason) => self.drop(reason, 1),
             }
         } else {
-            p
-        };
-        let ts = ms(p.time_unix_nano);
+            self.histogram_series(
+                pc,
+                &pl,
+                HistogramValues {
+                    start: p.start_time_unix_nano(),
+                    time: p.time_unix_nano(),
+                    count: p.count(),
+                    sum: p.sum(),
+                    bounds: p.explicit_bounds(),
+                    counts: p.bucket_counts(),
+                },
+                p,
+                is_stale,
+            );
+        }
+    }
+
+    /// The `_bucket`, `_sum`, `_count` (and `_created`) series of one cumulative
+    /// histogram point; exemplars are the received point's.
+    fn histogram_series(
+        &mut self,
+        pc: &PointCtx,
+        pl: &PointLabels,
+        h: HistogramValues<impl Iterator<Item = f64>, impl Iterator<Item = u64>>,
+        p: &HistogramPointView<'_>,
+        is_stale: bool,
+    ) {
+        let ts = ms(h.time);
         let value = |v: f64| if is_stale { STALE_NAN } else { v };
         self.shard_points[pl.shard] += 1;
         let bucket_name = format!("{}_bucket", pc.name);
         let mut cumulative_count = 0u64;
-        let mut exemplars: Vec<&OtlpExemplar> = p.exemplars.iter().collect();
-        for (i, bound) in p.explicit_bounds.iter().enumerate() {
-            cumulative_count += p.bucket_counts.get(i).copied().unwrap_or(0);
+        let mut exemplars: Vec<ExemplarView<'_>> = p.exemplars().collect();
+        let mut counts = h.counts;
+        for bound in h.bounds {
+            cumulative_count += counts.next().unwrap_or(0);
             let series = self.series(
                 pl.shard,
                 &bucket_name,
                 &pl.labels,
-                Some(("le", format_bound(*bound))),
+                Some(("le", format_bound(bound))),
             );
             series.samples.push(Sample {
                 value: value(cumulative_count as f64),
@@ -788,8 +780,8 @@ impl Builder<'_> {
             });
             // An exemplar goes to the first bucket whose bound holds its value.
             exemplars.retain(|e| {
-                if exemplar_value(e) <= *bound {
-                    series.exemplars.push(convert_exemplar(e));
+                if exemplar_value(e) <= bound {
+                    series.exemplars.push(convert_exemplar(*e));
                     false
                 } else {
                     true
@@ -803,12 +795,12 @@ impl Builder<'_> {
             Some(("le", "+Inf".into())),
         );
         inf.samples.push(Sample {
-            value: value(p.count as f64),
+            value: value(h.count as f64),
             timestamp: ts,
         });
         inf.exemplars
             .extend(exemplars.into_iter().map(convert_exemplar));
-        if let Some(sum) = p.sum {
+        if let Some(sum) = h.sum {
             self.series(pl.shard, &format!("{}_sum", pc.name), &pl.labels, None)
                 .samples
                 .push(Sample {
@@ -819,10 +811,10 @@ impl Builder<'_> {
         self.series(pl.shard, &format!("{}_count", pc.name), &pl.labels, None)
             .samples
             .push(Sample {
-                value: value(p.count as f64),
+                value: value(h.count as f64),
                 timestamp: ts,
             });
-        self.created(pc.name, &pl, p.start_time_unix_nano, ts, is_stale);
+        self.created(pc.name, pl, h.start, ts, is_stale);
     }
 
     fn created(&mut self, name: &str, pl: &PointLabels, start: u64, ts: i64, is_stale: bool) {
@@ -839,40 +831,32 @@ impl Builder<'_> {
     fn exponential(
         &mut self,
         pc: &PointCtx,
-        p: &ExponentialHistogramDataPoint,
+        p: &ExponentialHistogramPointView<'_>,
         is_delta: bool,
         delta: &mut DeltaState,
         now: Instant,
     ) {
-        let Some(pl) = self.labels_for(pc, &p.attributes, p.time_unix_nano) else {
+        let Some(pl) = self.labels_for(pc, p.attributes(), p.time_unix_nano()) else {
             return;
         };
-        let is_stale = stale(p.flags);
+        let is_stale = stale(p.flags());
         // Check what would make the point unconvertible before it enters the delta state.
-        if p.scale < native::MIN_SCHEMA {
+        if p.scale() < native::MIN_SCHEMA {
             self.drop(DropReason::ScaleTooLow, 1);
             return;
         }
-        if !is_stale && p.sum.is_none() {
+        if !is_stale && p.sum().is_none() {
             self.drop(DropReason::MissingSum, 1);
             return;
         }
-        let cumulative;
-        let p = if is_delta && !is_stale {
-            match delta.add_exponential(pl.stream_key, p, now) {
-                Ok(c) => {
-                    cumulative = c;
-                    &cumulative
-                }
-                Err(reason) => {
-                    self.drop(reason, 1);
-                    return;
-                }
-            }
+        let converted = if is_delta && !is_stale {
+            delta
+                .add_exponential(pl.stream_key, p, now)
+                .and_then(|total| native::to_native(total, ms(total.time_unix_nano), is_stale))
         } else {
-            p
+            native::to_native(p, ms(p.time_unix_nano()), is_stale)
         };
-        let histogram: Histogram = match native::to_native(p, ms(p.time_unix_nano), is_stale) {
+        let histogram: Histogram = match converted {
             Ok(h) => h,
             Err(reason) => {
                 self.drop(reason, 1);
@@ -882,20 +866,18 @@ impl Builder<'_> {
         self.shard_points[pl.shard] += 1;
         let series = self.series_owned(pl.shard, pc.name, pl.labels, None);
         series.histograms.push(histogram);
-        series
-            .exemplars
-            .extend(p.exemplars.iter().map(convert_exemplar));
+        series.exemplars.extend(p.exemplars().map(convert_exemplar));
     }
 
-    fn summary(&mut self, pc: &PointCtx, p: &SummaryDataPoint) {
-        let Some(pl) = self.labels_for(pc, &p.attributes, p.time_unix_nano) else {
+    fn summary(&mut self, pc: &PointCtx, p: &SummaryPointView<'_>) {
+        let Some(pl) = self.labels_for(pc, p.attributes(), p.time_unix_nano()) else {
             return;
         };
-        let is_stale = stale(p.flags);
+        let is_stale = stale(p.flags());
         let value = |v: f64| if is_stale { STALE_NAN } else { v };
-        let ts = ms(p.time_unix_nano);
+        let ts = ms(p.time_unix_nano());
         self.shard_points[pl.shard] += 1;
-        let mut quantiles: Vec<_> = p.quantile_values.iter().collect();
+        let mut quantiles: Vec<_> = p.quantiles().collect();
         quantiles.sort_by(|a, b| a.quantile.total_cmp(&b.quantile));
         for q in quantiles {
             self.series(
@@ -913,16 +895,16 @@ impl Builder<'_> {
         self.series(pl.shard, &format!("{}_sum", pc.name), &pl.labels, None)
             .samples
             .push(Sample {
-                value: value(p.sum),
+                value: value(p.sum()),
                 timestamp: ts,
             });
         self.series(pl.shard, &format!("{}_count", pc.name), &pl.labels, None)
             .samples
             .push(Sample {
-                value: value(p.count as f64),
+                value: value(p.count() as f64),
                 timestamp: ts,
             });
-        self.created(pc.name, &pl, p.start_time_unix_nano, ts, is_stale);
+        self.created(pc.name, &pl, p.start_time_unix_nano(), ts, is_stale);
     }
 
     fn finish(self) -> Converted {
@@ -947,7 +929,18 @@ struct PointCtx<'a> {
     name: &'a str,
     kind: MetricKind,
     scope_labels: &'a ScopeLabels,
-    ctx: &'a ResourceContext,
+    ctx: &'a ResourceContext<'a>,
+}
+
+/// What the series of a cumulative histogram point are made from: the point as it
+/// arrived, or the delta state's total.
+struct HistogramValues<B, C> {
+    start: u64,
+    time: u64,
+    count: u64,
+    sum: Option<f64>,
+    bounds: B,
+    counts: C,
 }
 
 /// Samples in time order; of several at the same millisecond the last one wins, since
@@ -971,12 +964,8 @@ fn dedupe_last<T>(items: &mut Vec<T>, key: impl Fn(&T) -> i64) {
     }
 }
 
-fn exemplar_value(e: &OtlpExemplar) -> f64 {
-    match e.value {
-        Some(exemplar::Value::AsDouble(v)) => v,
-        Some(exemplar::Value::AsInt(v)) => v as f64,
-        None => 0.0,
-    }
+fn exemplar_value(e: &ExemplarView<'_>) -> f64 {
+    e.value().as_f64()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -988,19 +977,20 @@ fn hex(bytes: &[u8]) -> String {
 /// are kept: they are what exemplars are for).
 const EXEMPLAR_LABELS_LIMIT: usize = 128;
 
-fn convert_exemplar(e: &OtlpExemplar) -> Exemplar {
+fn convert_exemplar(e: ExemplarView<'_>) -> Exemplar {
     let mut labels = Vec::new();
     let mut ids = Vec::new();
-    if !e.trace_id.is_empty() && e.trace_id.iter().any(|b| *b != 0) {
+    let (trace_id, span_id) = (e.trace_id(), e.span_id());
+    if !trace_id.is_empty() && trace_id.iter().any(|b| *b != 0) {
         ids.push(Label {
             name: "trace_id".into(),
-            value: hex(&e.trace_id),
+            value: hex(trace_id),
         });
     }
-    if !e.span_id.is_empty() && e.span_id.iter().any(|b| *b != 0) {
+    if !span_id.is_empty() && span_id.iter().any(|b| *b != 0) {
         ids.push(Label {
             name: "span_id".into(),
-            value: hex(&e.span_id),
+            value: hex(span_id),
         });
     }
     let namer = LabelNamer::default();
@@ -1009,14 +999,14 @@ fn convert_exemplar(e: &OtlpExemplar) -> Exemplar {
         .map(|l| l.name.chars().count() + l.value.chars().count())
         .sum();
     let mut attrs = Vec::new();
-    for kv in &e.filtered_attributes {
-        let Ok(name) = namer.build(&kv.key) else {
+    for (key, value) in e.filtered_attributes().iter() {
+        let Ok(name) = namer.build(key) else {
             continue;
         };
         if name == "trace_id" || name == "span_id" {
             continue;
         }
-        let value = attributes::value_to_string(kv.value.as_ref());
+        let value = attributes::value_to_string(value);
         size += name.chars().count() + value.chars().count();
         attrs.push(Label { name, value });
     }
@@ -1028,8 +1018,8 @@ fn convert_exemplar(e: &OtlpExemplar) -> Exemplar {
     labels.dedup_by(|a, b| a.name == b.name);
     Exemplar {
         labels,
-        value: exemplar_value(e),
-        timestamp: ms(e.time_unix_nano),
+        value: exemplar_value(&e),
+        timestamp: ms(e.time_unix_nano()),
     }
 }
 

@@ -6,8 +6,10 @@ use weir_proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue
 use weir_proto::metrics::v1::exponential_histogram_data_point::Buckets;
 use weir_proto::metrics::v1::summary_data_point::ValueAtQuantile;
 use weir_proto::metrics::v1::{
-    Exemplar as OtlpExemplar, ExponentialHistogram, Gauge, Histogram as OtlpHistogram,
-    ScopeMetrics, Sum, Summary,
+    exemplar, metric, number_data_point, AggregationTemporality, Exemplar as OtlpExemplar,
+    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram as OtlpHistogram,
+    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary,
+    SummaryDataPoint,
 };
 use weir_proto::resource::v1::Resource;
 
@@ -78,9 +80,26 @@ fn sum(
     }
 }
 
+/// Converts the resources as a batch of decoded structs, after checking that the same
+/// resources as received bytes convert the same.
 fn run(resources: &[ResourceMetrics], settings: &Settings, shards: usize) -> Converted {
-    let mut delta = DeltaState::new(100, Duration::from_secs(300));
-    convert(resources, settings, shards, &mut delta, Instant::now())
+    let [owned, wire] = crate::test_support::both(resources.to_vec());
+    let run_one = |batch: &Batch| {
+        let mut delta = DeltaState::new(100, Duration::from_secs(300));
+        convert(batch, settings, shards, &mut delta, Instant::now())
+    };
+    let out = run_one(&owned);
+    let from_wire = run_one(&wire);
+    // Debug rather than `==`: stale markers are NaNs.
+    assert_eq!(
+        format!("{:?}", out.shards),
+        format!("{:?}", from_wire.shards)
+    );
+    assert_eq!(out.hashes, from_wire.hashes);
+    assert_eq!(out.shard_points, from_wire.shard_points);
+    assert_eq!(out.metadata, from_wire.metadata);
+    assert_eq!(out.dropped, from_wire.dropped);
+    out
 }
 
 fn all_series(c: &Converted) -> Vec<&TimeSeries> {
@@ -370,13 +389,13 @@ fn delta_sums_become_cumulative_across_batches() {
     let batch = |start: u64, end: u64, v: f64| {
         let mut p = number(v, end, vec![]);
         p.start_time_unix_nano = start;
-        [resource(vec![sum(
+        Batch::from_metrics(vec![resource(vec![sum(
             "jobs",
             "",
             true,
             AggregationTemporality::Delta,
             vec![p],
-        )])]
+        )])])
     };
     let now = Instant::now();
     let first = convert(&batch(T, T + 10, 3.0), &s, 2, &mut delta, now);
@@ -538,4 +557,83 @@ fn series_labels_are_sorted_and_hashed_by_their_labels() {
     }
     let bucket = find(&c, "h_bucket", Some(("le", "1")));
     assert_eq!(label(bucket, "A"), Some("b"));
+}
+
+#[test]
+fn delta_histograms_become_cumulative_in_both_representations() {
+    let histogram = |start: u64, end: u64, counts: Vec<u64>| Metric {
+        name: "h".into(),
+        data: Some(metric::Data::Histogram(OtlpHistogram {
+            data_points: vec![HistogramDataPoint {
+                start_time_unix_nano: start,
+                time_unix_nano: end,
+                count: counts.iter().sum(),
+                sum: Some(1.0),
+                bucket_counts: counts,
+                explicit_bounds: vec![1.0],
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Delta as i32,
+        })),
+        ..Default::default()
+    };
+    let exponential = |start: u64, end: u64, scale: i32, counts: Vec<u64>| Metric {
+        name: "e".into(),
+        data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: vec![ExponentialHistogramDataPoint {
+                start_time_unix_nano: start,
+                time_unix_nano: end,
+                scale,
+                count: counts.iter().sum(),
+                sum: Some(1.0),
+                positive: Some(Buckets {
+                    offset: 4,
+                    bucket_counts: counts,
+                }),
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Delta as i32,
+        })),
+        ..Default::default()
+    };
+    let s = settings();
+    let now = Instant::now();
+    let step = 1_000_000_000;
+    let first = vec![resource(vec![
+        histogram(T, T + step, vec![1, 2]),
+        exponential(T, T + step, 2, vec![1, 2]),
+    ])];
+    let second = vec![resource(vec![
+        histogram(T + step, T + 2 * step, vec![3, 0]),
+        exponential(T + step, T + 2 * step, 1, vec![1]),
+    ])];
+    for [a, b] in [
+        [
+            Batch::from_metrics(first.clone()),
+            Batch::from_metrics(second.clone()),
+        ],
+        [
+            crate::test_support::both(first.clone())[1].clone(),
+            crate::test_support::both(second.clone())[1].clone(),
+        ],
+    ] {
+        let mut delta = DeltaState::new(100, Duration::from_secs(300));
+        convert(&a, &s, 1, &mut delta, now);
+        let c = convert(&b, &s, 1, &mut delta, now);
+        let bucket = |le| find(&c, "h_bucket", Some(("le", le))).samples[0].value;
+        assert_eq!((bucket("1"), bucket("+Inf")), (4.0, 6.0));
+        assert_eq!(find(&c, "h_count", None).samples[0].value, 6.0);
+        assert_eq!(find(&c, "h_sum", None).samples[0].value, 2.0);
+        let e = &find(&c, "e", None).histograms[0];
+        assert_eq!(e.schema, 1);
+        assert_eq!(
+            e.count,
+            Some(weir_proto::remote_write::histogram::Count::CountInt(4))
+        );
+        // Scale 2 indexes 4,5 -> scale 1 index 2 (count 3), plus the second point's 1
+        // at OTLP index 4 -> native indexes 3 and 5.
+        assert_eq!(e.positive_deltas, vec![3, -2]);
+        assert_eq!(e.timestamp, ((T + 2 * step) / 1_000_000) as i64);
+        assert!(c.dropped.is_empty());
+    }
 }

@@ -23,11 +23,10 @@ use std::collections::VecDeque;
 use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
-use weir_proto::metrics::v1::exponential_histogram_data_point::Buckets;
-use weir_proto::metrics::v1::{ExponentialHistogramDataPoint, HistogramDataPoint};
+use weir_api::batch::view::{ExponentialHistogramPointView, HistogramPointView};
 
 use crate::convert::DropReason;
-use crate::native::{add_buckets, downscale};
+use crate::native::{add_buckets, downscale, merged_buckets, Buckets, ExponentialPoint};
 
 /// The running totals of delta streams.
 #[derive(Debug)]
@@ -66,8 +65,71 @@ enum Placement {
 #[derive(Debug, Clone)]
 enum Total {
     Number(f64),
-    Histogram(HistogramDataPoint),
-    Exponential(ExponentialHistogramDataPoint),
+    Histogram(HistogramTotal),
+    Exponential(ExponentialTotal),
+}
+
+/// The running total of a delta histogram stream: a cumulative point.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistogramTotal {
+    /// The cumulative series' start.
+    pub start_time_unix_nano: u64,
+    /// The time to write the total at.
+    pub time_unix_nano: u64,
+    pub count: u64,
+    pub sum: Option<f64>,
+    pub bucket_counts: Vec<u64>,
+    pub explicit_bounds: Vec<f64>,
+}
+
+/// The running total of a delta exponential histogram stream: a cumulative point.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExponentialTotal {
+    /// The cumulative series' start.
+    pub start_time_unix_nano: u64,
+    /// The time to write the total at.
+    pub time_unix_nano: u64,
+    pub scale: i32,
+    pub count: u64,
+    pub sum: Option<f64>,
+    pub zero_count: u64,
+    pub zero_threshold: f64,
+    pub positive: Option<Buckets>,
+    pub negative: Option<Buckets>,
+}
+
+impl ExponentialPoint for ExponentialTotal {
+    fn scale(&self) -> i32 {
+        self.scale
+    }
+
+    fn zero_threshold(&self) -> f64 {
+        self.zero_threshold
+    }
+
+    fn sum(&self) -> Option<f64> {
+        self.sum
+    }
+
+    fn count(&self) -> u64 {
+        self.count
+    }
+
+    fn zero_count(&self) -> u64 {
+        self.zero_count
+    }
+
+    fn positive(&self, by: u32) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.positive
+            .iter()
+            .flat_map(move |b| merged_buckets(b, by))
+    }
+
+    fn negative(&self, by: u32) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.negative
+            .iter()
+            .flat_map(move |b| merged_buckets(b, by))
+    }
 }
 
 impl DeltaState {
@@ -163,7 +225,7 @@ impl DeltaState {
         start: u64,
         time: u64,
         now: Instant,
-        empty: Total,
+        empty: impl FnOnce() -> Total,
     ) -> Result<&mut Stream, DropReason> {
         self.admit(key, now)?;
         let stream = self.streams.entry(key).or_insert_with(|| Stream {
@@ -171,7 +233,7 @@ impl DeltaState {
             recent: VecDeque::new(),
             last_time: 0,
             last_seen: now,
-            total: empty,
+            total: empty(),
         });
         stream.last_seen = now;
         Ok(stream)
@@ -187,7 +249,7 @@ impl DeltaState {
         value: f64,
         now: Instant,
     ) -> Result<(u64, u64, f64), DropReason> {
-        let stream = self.stream(key, start, time, now, Total::Number(0.0))?;
+        let stream = self.stream(key, start, time, now, || Total::Number(0.0))?;
         let placement = Self::place(stream, start, time)?;
         if !matches!(stream.total, Total::Number(_)) {
             // The same key with another point type: start the stream over.
@@ -209,26 +271,28 @@ impl DeltaState {
         Ok((stream.start, at, *total))
     }
 
-    /// Adds a delta histogram point; returns the cumulative point (its time is the time
+    /// Adds a delta histogram point; returns the cumulative total (its time is the time
     /// to write it at). A change of bucket bounds restarts the total: a reset.
     pub fn add_histogram(
         &mut self,
         key: u64,
-        point: &HistogramDataPoint,
+        point: &HistogramPointView<'_>,
         now: Instant,
-    ) -> Result<HistogramDataPoint, DropReason> {
-        let (start, time) = (point.start_time_unix_nano, point.time_unix_nano);
+    ) -> Result<&HistogramTotal, DropReason> {
+        let (start, time) = (point.start_time_unix_nano(), point.time_unix_nano());
+        let buckets = point.bucket_counts().count();
         let zero = || {
-            Total::Histogram(HistogramDataPoint {
-                explicit_bounds: point.explicit_bounds.clone(),
-                bucket_counts: vec![0; point.bucket_counts.len()],
+            Total::Histogram(HistogramTotal {
+                explicit_bounds: point.explicit_bounds().collect(),
+                bucket_counts: vec![0; buckets],
                 sum: Some(0.0),
                 ..Default::default()
             })
         };
-        let stream = self.stream(key, start, time, now, zero())?;
+        let stream = self.stream(key, start, time, now, zero)?;
         let compatible = matches!(&stream.total, Total::Histogram(t)
-            if t.explicit_bounds == point.explicit_bounds && t.bucket_counts.len() == point.bucket_counts.len());
+            if t.explicit_bounds.iter().copied().eq(point.explicit_bounds())
+                && t.bucket_counts.len() == buckets);
         if !compatible {
             *stream = Stream {
                 start: if start != 0 { start } else { time },
@@ -244,43 +308,38 @@ impl DeltaState {
             return Err(DropReason::DeltaOutOfOrder);
         };
         if placement != Placement::Replay {
-            total.count += point.count;
-            total.sum = match (total.sum, point.sum) {
+            total.count += point.count();
+            total.sum = match (total.sum, point.sum()) {
                 (Some(a), Some(b)) => Some(a + b),
                 _ => None,
             };
-            for (t, c) in total.bucket_counts.iter_mut().zip(&point.bucket_counts) {
+            for (t, c) in total.bucket_counts.iter_mut().zip(point.bucket_counts()) {
                 *t += c;
             }
         }
-        let mut out = total.clone();
-        out.start_time_unix_nano = stream.start;
-        out.time_unix_nano = at;
-        out.attributes = point.attributes.clone();
-        out.exemplars = point.exemplars.clone();
-        out.flags = point.flags;
-        out.min = None;
-        out.max = None;
-        Ok(out)
+        total.start_time_unix_nano = stream.start;
+        total.time_unix_nano = at;
+        Ok(total)
     }
 
-    /// Adds a delta exponential histogram point; returns the cumulative point. When the
+    /// Adds a delta exponential histogram point; returns the cumulative total. When the
     /// scales differ, both sides are reduced to the coarser one first.
     pub fn add_exponential(
         &mut self,
         key: u64,
-        point: &ExponentialHistogramDataPoint,
+        point: &ExponentialHistogramPointView<'_>,
         now: Instant,
-    ) -> Result<ExponentialHistogramDataPoint, DropReason> {
-        let (start, time) = (point.start_time_unix_nano, point.time_unix_nano);
+    ) -> Result<&ExponentialTotal, DropReason> {
+        let (start, time) = (point.start_time_unix_nano(), point.time_unix_nano());
+        let point_scale = point.scale();
         let zero = || {
-            Total::Exponential(ExponentialHistogramDataPoint {
-                scale: point.scale,
+            Total::Exponential(ExponentialTotal {
+                scale: point_scale,
                 sum: Some(0.0),
                 ..Default::default()
             })
         };
-        let stream = self.stream(key, start, time, now, zero())?;
+        let stream = self.stream(key, start, time, now, zero)?;
         if !matches!(stream.total, Total::Exponential(_)) {
             stream.total = zero();
         }
@@ -290,48 +349,86 @@ impl DeltaState {
             return Err(DropReason::DeltaOutOfOrder);
         };
         if placement != Placement::Replay {
-            let scale = total.scale.min(point.scale);
+            let scale = total.scale.min(point_scale);
             let reduce = |b: &Option<Buckets>, from: i32| {
                 b.as_ref()
                     .map(|b| downscale(b, (from - scale) as u32))
                     .unwrap_or_default()
             };
+            let by = (point_scale - scale) as u32;
             let positive = add_buckets(
                 &reduce(&total.positive, total.scale),
-                &reduce(&point.positive, point.scale),
+                &Buckets::from_view(point.positive(), by),
             );
             let negative = add_buckets(
                 &reduce(&total.negative, total.scale),
-                &reduce(&point.negative, point.scale),
+                &Buckets::from_view(point.negative(), by),
             );
             total.scale = scale;
             total.positive = Some(positive);
             total.negative = Some(negative);
-            total.count += point.count;
-            total.zero_count += point.zero_count;
-            total.zero_threshold = total.zero_threshold.max(point.zero_threshold);
-            total.sum = match (total.sum, point.sum) {
+            total.count += point.count();
+            total.zero_count += point.zero_count();
+            total.zero_threshold = total.zero_threshold.max(point.zero_threshold());
+            total.sum = match (total.sum, point.sum()) {
                 (Some(a), Some(b)) => Some(a + b),
                 _ => None,
             };
         }
-        let mut out = total.clone();
-        out.start_time_unix_nano = stream.start;
-        out.time_unix_nano = at;
-        out.attributes = point.attributes.clone();
-        out.exemplars = point.exemplars.clone();
-        out.flags = point.flags;
-        out.min = None;
-        out.max = None;
-        Ok(out)
+        total.start_time_unix_nano = stream.start;
+        total.time_unix_nano = at;
+        Ok(total)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{both, metric_with};
+    use weir_proto::metrics::v1::exponential_histogram_data_point::Buckets as OtlpBuckets;
+    use weir_proto::metrics::v1::{
+        metric, ExponentialHistogram, ExponentialHistogramDataPoint, Histogram, HistogramDataPoint,
+    };
 
     const S: u64 = 1_000_000_000;
+
+    /// [`DeltaState::add_histogram`] of the point, read through a batch's views.
+    fn add_histogram(
+        state: &mut DeltaState,
+        key: u64,
+        point: &HistogramDataPoint,
+        now: Instant,
+    ) -> Result<HistogramTotal, DropReason> {
+        let [batch, _] = both(vec![metric_with(metric::Data::Histogram(Histogram {
+            data_points: vec![point.clone()],
+            aggregation_temporality: 1,
+        }))]);
+        let rm = batch.metrics().next().expect("a resource");
+        let sm = rm.scopes().next().expect("a scope");
+        let m = sm.metrics().next().expect("a metric");
+        let p = m.histogram_points().next().expect("a point");
+        state.add_histogram(key, &p, now).cloned()
+    }
+
+    /// [`DeltaState::add_exponential`] of the point, read through a batch's views.
+    fn add_exponential(
+        state: &mut DeltaState,
+        key: u64,
+        point: &ExponentialHistogramDataPoint,
+        now: Instant,
+    ) -> Result<ExponentialTotal, DropReason> {
+        let [batch, _] = both(vec![metric_with(metric::Data::ExponentialHistogram(
+            ExponentialHistogram {
+                data_points: vec![point.clone()],
+                aggregation_temporality: 1,
+            },
+        ))]);
+        let rm = batch.metrics().next().expect("a resource");
+        let sm = rm.scopes().next().expect("a scope");
+        let m = sm.metrics().next().expect("a metric");
+        let p = m.exponential_histogram_points().next().expect("a point");
+        state.add_exponential(key, &p, now).cloned()
+    }
 
     #[test]
     fn sums_accumulate_and_replays_do_not_double_count() {
@@ -429,19 +526,31 @@ mod tests {
             explicit_bounds: bounds,
             ..Default::default()
         };
-        state
-            .add_histogram(7, &point(S, 2 * S, vec![1, 2, 0], vec![1.0, 2.0]), now)
-            .unwrap();
-        let out = state
-            .add_histogram(7, &point(2 * S, 3 * S, vec![0, 1, 4], vec![1.0, 2.0]), now)
-            .unwrap();
+        add_histogram(
+            &mut state,
+            7,
+            &point(S, 2 * S, vec![1, 2, 0], vec![1.0, 2.0]),
+            now,
+        )
+        .unwrap();
+        let out = add_histogram(
+            &mut state,
+            7,
+            &point(2 * S, 3 * S, vec![0, 1, 4], vec![1.0, 2.0]),
+            now,
+        )
+        .unwrap();
         assert_eq!(out.bucket_counts, vec![1, 3, 4]);
         assert_eq!(out.count, 8);
         assert_eq!(out.sum, Some(8.0));
         assert_eq!(out.start_time_unix_nano, S);
-        let reset = state
-            .add_histogram(7, &point(3 * S, 4 * S, vec![2, 2], vec![5.0]), now)
-            .unwrap();
+        let reset = add_histogram(
+            &mut state,
+            7,
+            &point(3 * S, 4 * S, vec![2, 2], vec![5.0]),
+            now,
+        )
+        .unwrap();
         assert_eq!(reset.bucket_counts, vec![2, 2]);
         assert_eq!(reset.start_time_unix_nano, 3 * S);
     }
@@ -456,7 +565,7 @@ mod tests {
             scale: 2,
             count: 3,
             sum: Some(6.0),
-            positive: Some(Buckets {
+            positive: Some(OtlpBuckets {
                 offset: 4,
                 bucket_counts: vec![1, 2],
             }),
@@ -469,14 +578,14 @@ mod tests {
             count: 2,
             sum: Some(4.0),
             zero_count: 1,
-            positive: Some(Buckets {
+            positive: Some(OtlpBuckets {
                 offset: 2,
                 bucket_counts: vec![1],
             }),
             ..Default::default()
         };
-        state.add_exponential(1, &p1, now).unwrap();
-        let out = state.add_exponential(1, &p2, now).unwrap();
+        add_exponential(&mut state, 1, &p1, now).unwrap();
+        let out = add_exponential(&mut state, 1, &p2, now).unwrap();
         assert_eq!(out.scale, 1);
         assert_eq!(out.count, 5);
         assert_eq!(out.zero_count, 1);

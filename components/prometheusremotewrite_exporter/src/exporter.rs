@@ -14,8 +14,8 @@
 //! on a retryable error. Converting again would add delta points into the running
 //! totals twice and resend requests that already got through. So a batch in retry keeps
 //! its converted requests and how far each shard got; a retry resumes where the last
-//! attempt stopped. The cache holds a clone of the batch, which pins its allocation, so
-//! the address used as the key cannot be reused by another batch while the entry lives.
+//! attempt stopped. The cache holds a clone of the batch; a retry is recognised by
+//! `Batch::shares_data_with` (the same shared data, see `same_batch`).
 
 use std::collections::HashSet;
 
@@ -229,11 +229,19 @@ struct Work {
 
 impl Work {
     fn is(&self, batch: &Batch) -> bool {
-        std::ptr::eq(
-            self.batch.resource_metrics().as_ptr(),
-            batch.resource_metrics().as_ptr(),
-        ) && self.batch.item_count() == batch.item_count()
+        same_batch(&self.batch, batch)
     }
+}
+
+/// Whether `b` is a clone of `a` (the engine retrying it), told by where their data
+/// lives rather than by comparing it. A batch exposes no identity of its own, so each
+/// resource is pinned by the address of its first non-empty text (an attribute key, a
+/// scope or metric name): two live batches can only share that address by sharing the
+/// resource itself, since a batch never changes a resource in place (edits and retains
+/// write new memory). A resource without such text makes the batch never match, which
+/// only costs a conversion.
+fn same_batch(a: &Batch, b: &Batch) -> bool {
+    a.shares_data_with(b)
 }
 
 /// Puts unfinished work back in the cache even when the attempt is cancelled (the
@@ -325,7 +333,7 @@ impl RemoteWriteExporter {
         let converted = {
             let mut delta = lock(&self.delta);
             let converted = convert::convert(
-                batch.resource_metrics(),
+                batch,
                 &self.settings,
                 self.shards.len(),
                 &mut delta,
@@ -607,5 +615,40 @@ mod tests {
             b.newest.is_empty(),
             "full: the second series goes untracked"
         );
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+    use crate::test_support::{both, metric_with};
+    use weir_proto::metrics::v1::{metric, Gauge, NumberDataPoint};
+
+    fn gauge(time: u64) -> weir_proto::metrics::v1::ResourceMetrics {
+        metric_with(metric::Data::Gauge(Gauge {
+            data_points: vec![NumberDataPoint {
+                time_unix_nano: time,
+                ..Default::default()
+            }],
+        }))
+    }
+
+    #[test]
+    fn a_batch_is_recognised_by_its_clones_only() {
+        for batch in both(vec![gauge(1), gauge(2)]) {
+            assert!(same_batch(&batch, &batch.clone()));
+            // The same content elsewhere is another batch.
+            let [owned, wire] = both(vec![gauge(1), gauge(2)]);
+            assert!(!same_batch(&batch, &owned));
+            assert!(!same_batch(&batch, &wire));
+            // So is one that lost or gained items.
+            let mut rest = batch.clone();
+            let front = rest.split_front(1);
+            assert!(!same_batch(&batch, &front));
+            assert!(!same_batch(&batch, &rest));
+            let mut more = batch.clone();
+            assert!(more.append(owned).is_ok());
+            assert!(!same_batch(&batch, &more));
+        }
     }
 }

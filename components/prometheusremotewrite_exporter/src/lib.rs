@@ -17,6 +17,8 @@ pub mod exporter;
 pub mod naming;
 pub mod native;
 pub mod request;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::Arc;
 

@@ -7,8 +7,7 @@
 //! becomes native bucket `offset + i + 1`. The result is an integer counter histogram
 //! with an UNKNOWN reset hint, letting Prometheus detect resets itself.
 
-use weir_proto::metrics::v1::exponential_histogram_data_point::Buckets;
-use weir_proto::metrics::v1::ExponentialHistogramDataPoint;
+use weir_api::batch::view::{BucketsView, ExponentialHistogramPointView};
 use weir_proto::remote_write::{histogram, BucketSpan, Histogram};
 
 use crate::convert::{DropReason, STALE_NAN};
@@ -17,32 +16,73 @@ pub const MAX_SCHEMA: i32 = 8;
 pub const MIN_SCHEMA: i32 = -4;
 const DEFAULT_ZERO_THRESHOLD: f64 = 1e-128;
 
-/// Merges buckets so the scale drops by `by`: OTLP bucket `j` moves to `j >> by`.
-pub fn downscale(buckets: &Buckets, by: u32) -> Buckets {
-    if by == 0 || buckets.bucket_counts.is_empty() {
-        return Buckets {
-            offset: if buckets.bucket_counts.is_empty() {
-                0
-            } else {
-                buckets.offset
-            },
-            bucket_counts: buckets.bucket_counts.clone(),
-        };
+/// The positive or negative buckets of an exponential histogram, dense:
+/// `bucket_counts[i]` counts OTLP bucket `offset + i`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Buckets {
+    pub offset: i32,
+    pub bucket_counts: Vec<u64>,
+}
+
+impl Buckets {
+    /// A point's buckets, reduced by `by` scales (see [`downscale`]).
+    pub fn from_view(view: BucketsView<'_>, by: u32) -> Self {
+        dense(
+            view.offset(),
+            view.bucket_counts().count(),
+            view.bucket_counts(),
+            by,
+        )
     }
+}
+
+/// `(OTLP index, count)` of dense buckets from `offset`, with the scale reduced by `by`:
+/// bucket `j` moves to `j >> by` and neighbours that land on one index are added up.
+/// The indexes ascend without gaps.
+fn merged(
+    offset: i32,
+    counts: impl Iterator<Item = u64>,
+    by: u32,
+) -> impl Iterator<Item = (i64, u64)> {
     let by = by.min(62);
-    let first = i64::from(buckets.offset);
-    let last = first + buckets.bucket_counts.len() as i64 - 1;
-    let new_first = first >> by;
-    let new_last = last >> by;
-    let mut counts = vec![0u64; (new_last - new_first + 1) as usize];
-    for (i, count) in buckets.bucket_counts.iter().enumerate() {
-        let index = ((first + i as i64) >> by) - new_first;
-        counts[index as usize] += count;
+    let mut indexed = counts
+        .enumerate()
+        .map(move |(i, count)| ((i64::from(offset) + i as i64) >> by, count))
+        .peekable();
+    std::iter::from_fn(move || {
+        let (index, mut count) = indexed.next()?;
+        while let Some((_, more)) = indexed.next_if(|(next, _)| *next == index) {
+            count += more;
+        }
+        Some((index, count))
+    })
+}
+
+/// [`merged`] collected into dense buckets; `len` is the number of `counts`.
+fn dense(offset: i32, len: usize, counts: impl Iterator<Item = u64>, by: u32) -> Buckets {
+    if len == 0 {
+        return Buckets::default();
     }
+    let shift = by.min(62);
+    let first = i64::from(offset);
+    let last = first + len as i64 - 1;
+    let new_first = first >> shift;
+    let mut bucket_counts = Vec::with_capacity(((last >> shift) - new_first + 1) as usize);
+    bucket_counts.extend(merged(offset, counts, by).map(|(_, count)| count));
     Buckets {
         offset: new_first as i32,
-        bucket_counts: counts,
+        bucket_counts,
     }
+}
+
+/// Merges buckets so the scale drops by `by`: OTLP bucket `j` moves to `j >> by`.
+pub fn downscale(buckets: &Buckets, by: u32) -> Buckets {
+    dense(
+        buckets.offset,
+        buckets.bucket_counts.len(),
+        buckets.bucket_counts.iter().copied(),
+        by,
+    )
 }
 
 /// Adds `b` into `a`; both must be at the same scale.
@@ -68,21 +108,72 @@ pub fn add_buckets(a: &Buckets, b: &Buckets) -> Buckets {
     }
 }
 
+/// A cumulative exponential histogram point, as [`to_native`] reads it: a point as it
+/// arrived, or a running total of delta points.
+pub trait ExponentialPoint {
+    fn scale(&self) -> i32;
+    fn zero_threshold(&self) -> f64;
+    fn sum(&self) -> Option<f64>;
+    fn count(&self) -> u64;
+    fn zero_count(&self) -> u64;
+    /// `(OTLP index, count)` of the positive buckets with the scale reduced by `by`.
+    fn positive(&self, by: u32) -> impl Iterator<Item = (i64, u64)> + '_;
+    /// The same for the negative buckets.
+    fn negative(&self, by: u32) -> impl Iterator<Item = (i64, u64)> + '_;
+}
+
+impl ExponentialPoint for ExponentialHistogramPointView<'_> {
+    fn scale(&self) -> i32 {
+        ExponentialHistogramPointView::scale(self)
+    }
+
+    fn zero_threshold(&self) -> f64 {
+        ExponentialHistogramPointView::zero_threshold(self)
+    }
+
+    fn sum(&self) -> Option<f64> {
+        ExponentialHistogramPointView::sum(self)
+    }
+
+    fn count(&self) -> u64 {
+        ExponentialHistogramPointView::count(self)
+    }
+
+    fn zero_count(&self) -> u64 {
+        ExponentialHistogramPointView::zero_count(self)
+    }
+
+    fn positive(&self, by: u32) -> impl Iterator<Item = (i64, u64)> + '_ {
+        let buckets = ExponentialHistogramPointView::positive(self);
+        merged(buckets.offset(), buckets.bucket_counts(), by)
+    }
+
+    fn negative(&self, by: u32) -> impl Iterator<Item = (i64, u64)> + '_ {
+        let buckets = ExponentialHistogramPointView::negative(self);
+        merged(buckets.offset(), buckets.bucket_counts(), by)
+    }
+}
+
+/// `merged` of owned buckets, for [`ExponentialPoint`] implementations that keep them.
+pub fn merged_buckets(buckets: &Buckets, by: u32) -> impl Iterator<Item = (i64, u64)> + '_ {
+    merged(buckets.offset, buckets.bucket_counts.iter().copied(), by)
+}
+
 /// Converts one cumulative point. `timestamp` is in milliseconds.
 pub fn to_native(
-    point: &ExponentialHistogramDataPoint,
+    point: &impl ExponentialPoint,
     timestamp: i64,
     stale: bool,
 ) -> Result<Histogram, DropReason> {
-    if point.scale < MIN_SCHEMA {
+    let scale = point.scale();
+    if scale < MIN_SCHEMA {
         return Err(DropReason::ScaleTooLow);
     }
-    let reduce_by = (point.scale - MAX_SCHEMA).max(0) as u32;
-    let schema = point.scale.min(MAX_SCHEMA);
-    let zero_threshold = if point.zero_threshold > 0.0 {
-        point.zero_threshold
-    } else {
-        DEFAULT_ZERO_THRESHOLD
+    let reduce_by = (scale - MAX_SCHEMA).max(0) as u32;
+    let schema = scale.min(MAX_SCHEMA);
+    let zero_threshold = match point.zero_threshold() {
+        t if t > 0.0 => t,
+        _ => DEFAULT_ZERO_THRESHOLD,
     };
     let mut h = Histogram {
         schema,
@@ -96,32 +187,35 @@ pub fn to_native(
         h.count = Some(histogram::Count::CountInt(0));
         return Ok(h);
     }
-    let Some(sum) = point.sum else {
+    let Some(sum) = point.sum() else {
         return Err(DropReason::MissingSum);
     };
     h.sum = sum;
-    h.count = Some(histogram::Count::CountInt(point.count));
-    h.zero_count = Some(histogram::ZeroCount::ZeroCountInt(point.zero_count));
-    if let Some(positive) = &point.positive {
-        (h.positive_spans, h.positive_deltas) = sparse(&downscale(positive, reduce_by));
-    }
-    if let Some(negative) = &point.negative {
-        (h.negative_spans, h.negative_deltas) = sparse(&downscale(negative, reduce_by));
-    }
+    h.count = Some(histogram::Count::CountInt(point.count()));
+    h.zero_count = Some(histogram::ZeroCount::ZeroCountInt(point.zero_count()));
+    (h.positive_spans, h.positive_deltas) = sparse_indexed(point.positive(reduce_by));
+    (h.negative_spans, h.negative_deltas) = sparse_indexed(point.negative(reduce_by));
     Ok(h)
 }
 
 /// The dense OTLP layout to spans and delta-encoded counts; zero buckets are skipped.
+#[cfg(test)]
 fn sparse(buckets: &Buckets) -> (Vec<BucketSpan>, Vec<i64>) {
+    sparse_indexed(merged_buckets(buckets, 0))
+}
+
+/// `(OTLP index, count)` in ascending index order to spans and delta-encoded counts;
+/// zero buckets are skipped.
+fn sparse_indexed(buckets: impl Iterator<Item = (i64, u64)>) -> (Vec<BucketSpan>, Vec<i64>) {
     let mut spans: Vec<BucketSpan> = Vec::new();
     let mut deltas = Vec::new();
     let mut previous_count = 0i64;
     let mut previous_index: Option<i32> = None;
-    for (i, &count) in buckets.bucket_counts.iter().enumerate() {
+    for (otlp_index, count) in buckets {
         if count == 0 {
             continue;
         }
-        let index = buckets.offset + i as i32 + 1;
+        let index = otlp_index as i32 + 1;
         match (previous_index, spans.last_mut()) {
             (Some(prev), Some(span)) if index == prev + 1 => span.length += 1,
             (Some(prev), _) => spans.push(BucketSpan {
@@ -144,6 +238,41 @@ fn sparse(buckets: &Buckets) -> (Vec<BucketSpan>, Vec<i64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{both, metric_with};
+    use weir_proto::metrics::v1::exponential_histogram_data_point::Buckets as OtlpBuckets;
+    use weir_proto::metrics::v1::{metric, ExponentialHistogram, ExponentialHistogramDataPoint};
+
+    fn otlp(buckets: Buckets) -> OtlpBuckets {
+        OtlpBuckets {
+            offset: buckets.offset,
+            bucket_counts: buckets.bucket_counts,
+        }
+    }
+
+    /// [`to_native`] of a point read through a batch's views (the same in both of a
+    /// batch's representations).
+    fn native(
+        point: &ExponentialHistogramDataPoint,
+        timestamp: i64,
+        stale: bool,
+    ) -> Result<Histogram, DropReason> {
+        let data = metric::Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: vec![point.clone()],
+            aggregation_temporality: 2,
+        });
+        let [owned, wire] = both(vec![metric_with(data)]);
+        let convert = |batch: &weir_api::batch::Batch| {
+            let rm = batch.metrics().next().expect("a resource");
+            let sm = rm.scopes().next().expect("a scope");
+            let m = sm.metrics().next().expect("a metric");
+            let p = m.exponential_histogram_points().next().expect("a point");
+            to_native(&p, timestamp, stale)
+        };
+        let out = convert(&owned);
+        // Debug rather than `==`: a stale marker's sum is a NaN.
+        assert_eq!(format!("{out:?}"), format!("{:?}", convert(&wire)));
+        out
+    }
 
     fn buckets(offset: i32, counts: &[u64]) -> Buckets {
         Buckets {
@@ -187,10 +316,10 @@ mod tests {
             count: 7,
             sum: Some(3.5),
             zero_count: 1,
-            positive: Some(buckets(1020, &[1, 1, 1, 1, 2])),
+            positive: Some(otlp(buckets(1020, &[1, 1, 1, 1, 2]))),
             ..Default::default()
         };
-        let h = to_native(&point, 42, false).unwrap();
+        let h = native(&point, 42, false).unwrap();
         assert_eq!(h.schema, 8);
         assert_eq!(h.count, Some(histogram::Count::CountInt(7)));
         // 1020..=1024 >> 2 -> 255,255,255,255,256: counts 4 then 2, native indexes 256, 257.
@@ -212,11 +341,11 @@ mod tests {
             sum: Some(1.0),
             ..Default::default()
         };
-        assert_eq!(to_native(&point, 0, false), Err(DropReason::ScaleTooLow));
+        assert_eq!(native(&point, 0, false), Err(DropReason::ScaleTooLow));
         point.scale = 0;
         point.sum = None;
-        assert_eq!(to_native(&point, 0, false), Err(DropReason::MissingSum));
-        let stale = to_native(&point, 9, true).unwrap();
+        assert_eq!(native(&point, 0, false), Err(DropReason::MissingSum));
+        let stale = native(&point, 9, true).unwrap();
         assert_eq!(stale.sum.to_bits(), STALE_NAN.to_bits());
         assert_eq!(stale.count, Some(histogram::Count::CountInt(0)));
         assert!(stale.positive_spans.is_empty());

@@ -10,8 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use weir_proto::logs::v1::LogRecord;
-
+use weir_api::batch::build::LogRecordBuilder;
 use weir_api::telemetry::Telemetry;
 
 use crate::config::{Config, Observer, Observers};
@@ -74,7 +73,7 @@ impl Settings {
 #[derive(Debug, Default)]
 pub struct Interval {
     pub series: SeriesMap,
-    pub events: Vec<LogRecord>,
+    pub events: Vec<LogRecordBuilder>,
 }
 
 #[derive(Debug)]

@@ -7,36 +7,18 @@
 //! becomes `host.name`; tags become attributes; the alert type or check status sets the
 //! severity; `d:` sets the time.
 
-use weir_proto::common::v1::{any_value, AnyValue, KeyValue};
-use weir_proto::logs::v1::{LogRecord, SeverityNumber};
+use weir_api::batch::build::{AttributeList, LogRecordBuilder};
+use weir_api::batch::view::SeverityNumber;
 
 use crate::line::tags;
 use crate::reason::Reason;
 
-fn attribute(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-fn text(key: &str, value: &str) -> KeyValue {
-    attribute(key, any_value::Value::StringValue(value.to_string()))
-}
-
-fn body(value: String) -> Option<AnyValue> {
-    Some(AnyValue {
-        value: Some(any_value::Value::StringValue(value)),
-    })
-}
-
-fn push_tags(record: &mut LogRecord, raw: &str) {
+fn push_tags(attributes: &mut AttributeList, raw: &str) {
     for tag in tags(raw) {
-        if tag.key.is_empty() || record.attributes.iter().any(|kv| kv.key == tag.key) {
+        if tag.key.is_empty() || attributes.view().get(tag.key).is_some() {
             continue;
         }
-        record.attributes.push(text(tag.key, tag.value));
+        attributes.push(tag.key, tag.value);
     }
 }
 
@@ -48,13 +30,8 @@ fn seconds(field: &str) -> Result<u64, Reason> {
         .ok_or(Reason::BadEvent)
 }
 
-fn severity(record: &mut LogRecord, number: SeverityNumber, text: &str) {
-    record.severity_number = number as i32;
-    record.severity_text = text.to_string();
-}
-
 /// Parses an event line. `now_ns` is the observed time (and the time when `d:` is absent).
-pub fn parse_event(line: &str, now_ns: u64) -> Result<LogRecord, Reason> {
+pub fn parse_event(line: &str, now_ns: u64) -> Result<LogRecordBuilder, Reason> {
     let rest = line.strip_prefix("_e{").ok_or(Reason::BadEvent)?;
     let (lengths, rest) = rest.split_once("}:").ok_or(Reason::BadEvent)?;
     let (title_len, text_len) = lengths.split_once(',').ok_or(Reason::BadEvent)?;
@@ -70,54 +47,55 @@ pub fn parse_event(line: &str, now_ns: u64) -> Result<LogRecord, Reason> {
         return Err(Reason::BadEvent);
     }
 
-    let mut record = LogRecord {
-        time_unix_nano: now_ns,
-        observed_time_unix_nano: now_ns,
-        body: body(event_text.replace("\\n", "\n")),
-        attributes: vec![text("dogstatsd.event.title", title)],
-        ..Default::default()
-    };
-    severity(&mut record, SeverityNumber::Info, "info");
+    let mut time_ns = now_ns;
+    let mut attributes = AttributeList::new();
+    attributes.push("dogstatsd.event.title", title);
+    let mut severity = (SeverityNumber::INFO, "info");
     if !fields.is_empty() {
         let fields = fields.strip_prefix('|').ok_or(Reason::BadEvent)?;
         for field in fields.split('|') {
             let (prefix, value) =
                 field.split_at(field.find(':').map_or(field.len().min(1), |i| i + 1));
             match prefix {
-                "d:" => record.time_unix_nano = seconds(value)?,
-                "h:" => record.attributes.push(text("host.name", value)),
-                "k:" => record
-                    .attributes
-                    .push(text("dogstatsd.event.aggregation_key", value)),
-                "p:" => record
-                    .attributes
-                    .push(text("dogstatsd.event.priority", value)),
-                "s:" => record
-                    .attributes
-                    .push(text("dogstatsd.event.source_type", value)),
+                "d:" => time_ns = seconds(value)?,
+                "h:" => {
+                    attributes.push("host.name", value);
+                }
+                "k:" => {
+                    attributes.push("dogstatsd.event.aggregation_key", value);
+                }
+                "p:" => {
+                    attributes.push("dogstatsd.event.priority", value);
+                }
+                "s:" => {
+                    attributes.push("dogstatsd.event.source_type", value);
+                }
                 "t:" => {
-                    record
-                        .attributes
-                        .push(text("dogstatsd.event.alert_type", value));
+                    attributes.push("dogstatsd.event.alert_type", value);
                     match value {
-                        "error" => severity(&mut record, SeverityNumber::Error, "error"),
-                        "warning" => severity(&mut record, SeverityNumber::Warn, "warning"),
-                        "success" => severity(&mut record, SeverityNumber::Info, "success"),
+                        "error" => severity = (SeverityNumber::ERROR, "error"),
+                        "warning" => severity = (SeverityNumber::WARN, "warning"),
+                        "success" => severity = (SeverityNumber::INFO, "success"),
                         _ => {}
                     }
                 }
-                _ if field.starts_with('#') => push_tags(&mut record, &field[1..]),
+                _ if field.starts_with('#') => push_tags(&mut attributes, &field[1..]),
                 // Origin-detection fields of newer clients.
                 "c:" | "e:" | "card:" => {}
                 _ => return Err(Reason::BadEvent),
             }
         }
     }
-    Ok(record)
+    Ok(LogRecordBuilder::new()
+        .time(time_ns)
+        .observed_time(now_ns)
+        .body(event_text.replace("\\n", "\n"))
+        .severity(severity.0, severity.1)
+        .attribute_list(attributes))
 }
 
 /// Parses a service check line.
-pub fn parse_service_check(line: &str, now_ns: u64) -> Result<LogRecord, Reason> {
+pub fn parse_service_check(line: &str, now_ns: u64) -> Result<LogRecordBuilder, Reason> {
     let rest = line.strip_prefix("_sc|").ok_or(Reason::BadEvent)?;
     let mut parts = rest.splitn(3, '|');
     let name = parts
@@ -125,40 +103,36 @@ pub fn parse_service_check(line: &str, now_ns: u64) -> Result<LogRecord, Reason>
         .filter(|n| !n.is_empty())
         .ok_or(Reason::BadEvent)?;
     let status = parts.next().ok_or(Reason::BadEvent)?;
-    let mut record = LogRecord {
-        time_unix_nano: now_ns,
-        observed_time_unix_nano: now_ns,
-        body: body(String::new()),
-        attributes: vec![text("dogstatsd.service_check.name", name)],
-        ..Default::default()
-    };
+    let mut time_ns = now_ns;
+    let mut message = String::new();
+    let mut attributes = AttributeList::new();
+    attributes.push("dogstatsd.service_check.name", name);
     let (number, word) = match status {
-        "0" => (SeverityNumber::Info, "ok"),
-        "1" => (SeverityNumber::Warn, "warning"),
-        "2" => (SeverityNumber::Error, "critical"),
-        "3" => (SeverityNumber::Warn, "unknown"),
+        "0" => (SeverityNumber::INFO, "ok"),
+        "1" => (SeverityNumber::WARN, "warning"),
+        "2" => (SeverityNumber::ERROR, "critical"),
+        "3" => (SeverityNumber::WARN, "unknown"),
         _ => return Err(Reason::BadEvent),
     };
-    severity(&mut record, number, word);
-    record.attributes.push(attribute(
+    attributes.push(
         "dogstatsd.service_check.status",
-        any_value::Value::IntValue(status.parse().unwrap_or(3)),
-    ));
+        status.parse::<i64>().unwrap_or(3),
+    );
 
     let mut rest = parts.next().unwrap_or("");
     while !rest.is_empty() {
         // `m:` runs to the end of the line and may contain `|`.
-        if let Some(message) = rest.strip_prefix("m:") {
-            record.body = body(message.replace("\\n", "\n"));
+        if let Some(text) = rest.strip_prefix("m:") {
+            message = text.replace("\\n", "\n");
             break;
         }
         let (field, tail) = rest.split_once('|').unwrap_or((rest, ""));
         if let Some(ts) = field.strip_prefix("d:") {
-            record.time_unix_nano = seconds(ts)?;
+            time_ns = seconds(ts)?;
         } else if let Some(host) = field.strip_prefix("h:") {
-            record.attributes.push(text("host.name", host));
+            attributes.push("host.name", host);
         } else if let Some(raw) = field.strip_prefix('#') {
-            push_tags(&mut record, raw);
+            push_tags(&mut attributes, raw);
         } else if !(field.starts_with("c:")
             || field.starts_with("e:")
             || field.starts_with("card:"))
@@ -167,12 +141,50 @@ pub fn parse_service_check(line: &str, now_ns: u64) -> Result<LogRecord, Reason>
         }
         rest = tail;
     }
-    Ok(record)
+    Ok(LogRecordBuilder::new()
+        .time(time_ns)
+        .observed_time(now_ns)
+        .body(message)
+        .severity(number, word)
+        .attribute_list(attributes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weir_api::batch::build::LogsBuilder;
+    use weir_proto::common::v1::{any_value, AnyValue};
+    use weir_proto::logs::v1::{LogRecord, SeverityNumber};
+
+    /// The record a builder makes, read back from a batch.
+    fn record(builder: LogRecordBuilder) -> LogRecord {
+        let mut batch = LogsBuilder::new();
+        batch
+            .resource_with(AttributeList::new())
+            .scope("", "")
+            .push(builder);
+        let mut resources = batch.build().resource_logs();
+        resources
+            .remove(0)
+            .scope_logs
+            .remove(0)
+            .log_records
+            .remove(0)
+    }
+
+    fn parse_event(line: &str, now_ns: u64) -> Result<LogRecord, Reason> {
+        super::parse_event(line, now_ns).map(record)
+    }
+
+    fn parse_service_check(line: &str, now_ns: u64) -> Result<LogRecord, Reason> {
+        super::parse_service_check(line, now_ns).map(record)
+    }
+
+    fn body(value: String) -> Option<AnyValue> {
+        Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        })
+    }
 
     fn attr<'a>(record: &'a LogRecord, key: &str) -> Option<&'a any_value::Value> {
         record

@@ -7,8 +7,6 @@
 //! only the bucket boundaries are approximate. Counts are integer weights: a sampled
 //! observation (`@0.25`) adds 4.
 
-use weir_proto::metrics::v1::exponential_histogram_data_point::Buckets;
-
 /// The finest scale used, as in the OTel SDKs.
 pub const MAX_SCALE: i32 = 20;
 /// The default maximum number of buckets per sign, as in the OTel SDKs and the Collector.
@@ -67,14 +65,6 @@ impl BucketRange {
         }
         self.offset = new_offset;
         self.counts = merged;
-    }
-
-    /// The OTLP buckets.
-    pub fn to_proto(&self) -> Buckets {
-        Buckets {
-            offset: self.offset,
-            bucket_counts: self.counts.clone(),
-        }
     }
 }
 

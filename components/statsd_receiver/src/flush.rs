@@ -10,16 +10,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use weir_api::Batch;
-use weir_proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use weir_proto::logs::v1::{ResourceLogs, ScopeLogs};
-use weir_proto::metrics::v1::{
-    exponential_histogram_data_point::Buckets, metric, number_data_point, summary_data_point,
-    AggregationTemporality, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
-    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary,
-    SummaryDataPoint,
+use weir_api::batch::build::{
+    AttributeList, ExponentialHistogramPoint, HistogramPoint, LogRecordBuilder, LogsBuilder,
+    MetricBuilder, MetricsBuilder, NumberPoint, SummaryPoint,
 };
-use weir_proto::resource::v1::Resource;
+use weir_api::batch::view::Temporality;
+use weir_api::Batch;
 
 use crate::aggregator::{Interval, SeriesMap};
 use crate::config::{Observer, Observers};
@@ -112,7 +108,8 @@ impl Flusher {
     }
 
     fn build_metrics(&mut self, merged: SeriesMap, now_ns: u64) -> Option<Batch> {
-        let mut resources: BTreeMap<ResourceKey, BTreeMap<MetricKey, Metric>> = BTreeMap::new();
+        let mut resources: BTreeMap<ResourceKey, BTreeMap<MetricKey, Option<MetricBuilder>>> =
+            BTreeMap::new();
         let start_ns = self.interval_start_ns;
         for (key, series) in merged {
             let Some(view) = decode(&key) else { continue };
@@ -120,24 +117,26 @@ impl Flusher {
                 .timestamp
                 .map_or(now_ns, |s| s.saturating_mul(1_000_000_000));
             let attributes = self.attributes(&view);
-            let metric = resources
-                .entry((view.source, view.container_id.to_string()))
-                .or_default()
-                .entry((view.name.to_string(), view.kind))
-                .or_insert_with(|| Metric {
-                    name: view.name.to_string(),
-                    ..Default::default()
-                });
+            let slot = Slot {
+                name: view.name,
+                metric: resources
+                    .entry((view.source, view.container_id.to_string()))
+                    .or_default()
+                    .entry((view.name.to_string(), view.kind))
+                    .or_default(),
+            };
             let point = Point {
                 attributes,
                 start_ns: start_ns.min(time_ns),
                 time_ns,
             };
             match series.state {
-                State::Counter(sum) => self.add_counter(metric, &key, sum, point),
+                State::Counter(sum) => self.add_counter(slot, &key, sum, point),
                 State::Gauge(gauge) => {
                     let previous = self.gauges.get(&key).map(|g| g.value);
                     let value = gauge.resolve(previous);
+                    slot.gauge()
+                        .push_number(point.number(NumberPoint::double(value), false));
                     self.gauges.insert(
                         key,
                         Remembered {
@@ -146,17 +145,13 @@ impl Flusher {
                             idle: 0,
                         },
                     );
-                    add_gauge(
-                        metric,
-                        point.number(number_data_point::Value::AsDouble(value), false),
-                    );
                 }
-                State::Set(members) => add_gauge(
-                    metric,
-                    point.number(number_data_point::Value::AsInt(members.len() as i64), false),
-                ),
+                State::Set(members) => {
+                    slot.gauge()
+                        .push_number(point.number(NumberPoint::int(members.len() as i64), false));
+                }
                 State::Observed(observations) => {
-                    self.add_observations(metric, view.kind, observations, point)
+                    self.add_observations(slot, view.kind, observations, point)
                 }
             }
         }
@@ -164,19 +159,15 @@ impl Flusher {
         if resources.is_empty() {
             return None;
         }
-        let resource_metrics = resources
-            .into_iter()
-            .map(|((source, container), metrics)| ResourceMetrics {
-                resource: Some(resource(source, &container)),
-                scope_metrics: vec![ScopeMetrics {
-                    scope: Some(scope()),
-                    metrics: metrics.into_values().collect(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect();
-        Some(Batch::from_metrics(resource_metrics))
+        let mut batch = MetricsBuilder::new();
+        for ((source, container), metrics) in resources {
+            let mut resource = batch.resource_with(resource_attributes(source, &container));
+            let mut scope = resource.scope(SCOPE_NAME, env!("CARGO_PKG_VERSION"));
+            for metric in metrics.into_values().flatten() {
+                scope.push(metric);
+            }
+        }
+        Some(batch.build())
     }
 
     /// Forgets gauges and cumulative counters idle for too long.
@@ -189,19 +180,15 @@ impl Flusher {
         }
     }
 
-    fn attributes(&self, view: &KeyView<'_>) -> Vec<KeyValue> {
-        let mut attributes: Vec<KeyValue> = view
-            .tags
-            .iter()
-            .map(|(k, v)| string_attribute(k, v))
-            .collect();
+    fn attributes(&self, view: &KeyView<'_>) -> AttributeList {
+        let mut attributes: AttributeList = view.tags.iter().map(|&(k, v)| (k, v)).collect();
         if self.options.enable_metric_type && !view.tags.iter().any(|(k, _)| *k == "metric_type") {
-            attributes.push(string_attribute("metric_type", view.kind.type_name()));
+            attributes.push("metric_type", view.kind.type_name());
         }
         attributes
     }
 
-    fn add_counter(&mut self, metric: &mut Metric, key: &[u8], sum: f64, mut point: Point) {
+    fn add_counter(&mut self, slot: Slot<'_>, key: &[u8], sum: f64, mut point: Point) {
         let value = if self.options.monotonic_counters {
             let remembered = self.counters.entry(key.into()).or_insert(Remembered {
                 value: 0.0,
@@ -216,112 +203,73 @@ impl Flusher {
         } else {
             sum
         };
-        let temporality = if self.options.monotonic_counters {
-            AggregationTemporality::Cumulative
+        let monotonic = self.options.monotonic_counters;
+        let temporality = if monotonic {
+            Temporality::Cumulative
         } else {
-            AggregationTemporality::Delta
+            Temporality::Delta
         };
-        let data = metric.data.get_or_insert_with(|| {
-            metric::Data::Sum(Sum {
-                data_points: Vec::new(),
-                aggregation_temporality: temporality as i32,
-                is_monotonic: self.options.monotonic_counters,
-            })
-        });
-        if let metric::Data::Sum(sum) = data {
-            sum.data_points
-                .push(point.number(number_data_point::Value::AsDouble(value), true));
-        }
+        slot.get(|name| MetricBuilder::sum(name, temporality, monotonic))
+            .push_number(point.number(NumberPoint::double(value), true));
     }
 
     fn add_observations(
         &self,
-        metric: &mut Metric,
+        slot: Slot<'_>,
         kind: MetricType,
         observations: Observations,
         point: Point,
     ) {
         match observations {
-            Observations::Last { value, .. } => add_gauge(
-                metric,
-                point.number(number_data_point::Value::AsDouble(value), false),
-            ),
+            Observations::Last { value, .. } => {
+                slot.gauge()
+                    .push_number(point.number(NumberPoint::double(value), false));
+            }
             Observations::Summary(mut summary) => {
                 let percentiles = self.percentiles(kind);
-                let quantile_values = percentiles
+                let quantiles = percentiles
                     .iter()
-                    .map(|p| summary_data_point::ValueAtQuantile {
-                        quantile: p / 100.0,
-                        value: quantile(&mut summary.samples, p / 100.0),
-                    })
-                    .collect();
-                let data = metric.data.get_or_insert_with(|| {
-                    metric::Data::Summary(Summary {
-                        data_points: Vec::new(),
-                    })
-                });
-                if let metric::Data::Summary(s) = data {
-                    s.data_points.push(SummaryDataPoint {
-                        attributes: point.attributes,
-                        start_time_unix_nano: point.start_ns,
-                        time_unix_nano: point.time_ns,
-                        count: summary.moments.count,
-                        sum: summary.moments.sum,
-                        quantile_values,
-                        ..Default::default()
-                    });
-                }
+                    .map(|p| (p / 100.0, quantile(&mut summary.samples, p / 100.0)));
+                let summary_point =
+                    SummaryPoint::new(summary.moments.count, summary.moments.sum, quantiles)
+                        .attribute_list(point.attributes)
+                        .start_time(point.start_ns)
+                        .time(point.time_ns);
+                slot.get(MetricBuilder::summary).push_summary(summary_point);
             }
             Observations::Exponential(h) => {
-                let data = metric.data.get_or_insert_with(|| {
-                    metric::Data::ExponentialHistogram(ExponentialHistogram {
-                        data_points: Vec::new(),
-                        aggregation_temporality: AggregationTemporality::Delta as i32,
-                    })
-                });
-                if let metric::Data::ExponentialHistogram(e) = data {
-                    e.data_points.push(ExponentialHistogramDataPoint {
-                        attributes: point.attributes,
-                        start_time_unix_nano: point.start_ns,
-                        time_unix_nano: point.time_ns,
-                        count: h.count,
-                        sum: Some(h.sum),
-                        scale: h.scale,
-                        zero_count: h.zero_count,
-                        positive: Some(h.positive.to_proto()),
-                        negative: Some(if h.negative.counts.is_empty() {
-                            Buckets::default()
-                        } else {
-                            h.negative.to_proto()
-                        }),
-                        min: Some(h.min),
-                        max: Some(h.max),
-                        ..Default::default()
-                    });
-                }
+                let negative = if h.negative.counts.is_empty() {
+                    (0, Vec::new())
+                } else {
+                    (h.negative.offset, h.negative.counts)
+                };
+                let exp_point =
+                    ExponentialHistogramPoint::new(h.scale, h.count, Some(h.sum), h.zero_count)
+                        .attribute_list(point.attributes)
+                        .start_time(point.start_ns)
+                        .time(point.time_ns)
+                        .positive(h.positive.offset, h.positive.counts)
+                        .negative(negative.0, negative.1)
+                        .min(h.min)
+                        .max(h.max);
+                slot.get(|name| MetricBuilder::exponential_histogram(name, Temporality::Delta))
+                    .push_exponential_histogram(exp_point);
             }
             Observations::Explicit(explicit) => {
                 let bounds = self.bounds(kind);
-                let data = metric.data.get_or_insert_with(|| {
-                    metric::Data::Histogram(Histogram {
-                        data_points: Vec::new(),
-                        aggregation_temporality: AggregationTemporality::Delta as i32,
-                    })
-                });
-                if let metric::Data::Histogram(h) = data {
-                    h.data_points.push(HistogramDataPoint {
-                        attributes: point.attributes,
-                        start_time_unix_nano: point.start_ns,
-                        time_unix_nano: point.time_ns,
-                        count: explicit.moments.count,
-                        sum: Some(explicit.moments.sum),
-                        bucket_counts: explicit.counts,
-                        explicit_bounds: bounds,
-                        min: Some(explicit.moments.min),
-                        max: Some(explicit.moments.max),
-                        ..Default::default()
-                    });
-                }
+                let histogram_point = HistogramPoint::new(
+                    explicit.moments.count,
+                    Some(explicit.moments.sum),
+                    bounds,
+                    explicit.counts,
+                )
+                .attribute_list(point.attributes)
+                .start_time(point.start_ns)
+                .time(point.time_ns)
+                .min(explicit.moments.min)
+                .max(explicit.moments.max);
+                slot.get(|name| MetricBuilder::histogram(name, Temporality::Delta))
+                    .push_histogram(histogram_point);
             }
         }
     }
@@ -353,79 +301,62 @@ impl Flusher {
 
 /// The common parts of a data point.
 struct Point {
-    attributes: Vec<KeyValue>,
+    attributes: AttributeList,
     start_ns: u64,
     time_ns: u64,
 }
 
 impl Point {
-    fn number(self, value: number_data_point::Value, with_start: bool) -> NumberDataPoint {
-        NumberDataPoint {
-            attributes: self.attributes,
-            start_time_unix_nano: if with_start { self.start_ns } else { 0 },
-            time_unix_nano: self.time_ns,
-            value: Some(value),
-            ..Default::default()
+    fn number(self, point: NumberPoint, with_start: bool) -> NumberPoint {
+        let point = point.attribute_list(self.attributes).time(self.time_ns);
+        if with_start {
+            point.start_time(self.start_ns)
+        } else {
+            point
         }
     }
 }
 
-fn add_gauge(metric: &mut Metric, point: NumberDataPoint) {
-    let data = metric.data.get_or_insert_with(|| {
-        metric::Data::Gauge(Gauge {
-            data_points: Vec::new(),
-        })
-    });
-    if let metric::Data::Gauge(gauge) = data {
-        gauge.data_points.push(point);
+/// Where one (name, type) metric of a resource goes. Its type is set by the first point,
+/// so the builder is made then.
+struct Slot<'a> {
+    name: &'a str,
+    metric: &'a mut Option<MetricBuilder>,
+}
+
+impl<'a> Slot<'a> {
+    fn get(self, make: impl FnOnce(String) -> MetricBuilder) -> &'a mut MetricBuilder {
+        let name = self.name;
+        self.metric.get_or_insert_with(|| make(name.to_string()))
+    }
+
+    fn gauge(self) -> &'a mut MetricBuilder {
+        self.get(MetricBuilder::gauge)
     }
 }
 
-fn string_attribute(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_string())),
-        }),
-        ..Default::default()
-    }
-}
-
-fn resource(source: Option<IpAddr>, container: &str) -> Resource {
-    let mut attributes = Vec::new();
+fn resource_attributes(source: Option<IpAddr>, container: &str) -> AttributeList {
+    let mut attributes = AttributeList::new();
     if let Some(ip) = source {
-        attributes.push(string_attribute("server.address", &ip.to_string()));
+        attributes.push("server.address", ip.to_string());
     }
     if !container.is_empty() {
-        attributes.push(string_attribute("container.id", container));
+        attributes.push("container.id", container);
     }
-    Resource {
-        attributes,
-        ..Default::default()
-    }
+    attributes
 }
 
-fn scope() -> InstrumentationScope {
-    InstrumentationScope {
-        name: SCOPE_NAME.into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        ..Default::default()
-    }
-}
-
-fn build_logs(records: Vec<weir_proto::logs::v1::LogRecord>) -> Option<Batch> {
+fn build_logs(records: Vec<LogRecordBuilder>) -> Option<Batch> {
     if records.is_empty() {
         return None;
     }
-    Some(Batch::from_logs(vec![ResourceLogs {
-        resource: Some(Resource::default()),
-        scope_logs: vec![ScopeLogs {
-            scope: Some(scope()),
-            log_records: records,
-            ..Default::default()
-        }],
-        ..Default::default()
-    }]))
+    let mut batch = LogsBuilder::new();
+    let mut resource = batch.resource_with(AttributeList::new());
+    let mut scope = resource.scope(SCOPE_NAME, env!("CARGO_PKG_VERSION"));
+    for record in records {
+        scope.push(record);
+    }
+    Some(batch.build())
 }
 
 /// Merges one reader's `series` into the interval's map.

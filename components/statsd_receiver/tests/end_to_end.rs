@@ -204,9 +204,9 @@ async fn unixgram_with_events_as_logs() {
     check(&all_points(&metrics));
     let records: Vec<_> = logs
         .iter()
-        .flat_map(|b| b.resource_logs().iter())
-        .flat_map(|r| r.scope_logs.iter())
-        .flat_map(|s| s.log_records.iter())
+        .flat_map(|b| b.resource_logs())
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
         .collect();
     assert_eq!(records.len(), 2);
     assert_eq!(records[0].severity_text, "error");

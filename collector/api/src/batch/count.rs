@@ -3,28 +3,7 @@
 
 use weir_proto::metrics::v1::{metric::Data, Metric};
 
-use super::Payload;
-
-pub(super) fn items(payload: &Payload) -> usize {
-    match payload {
-        Payload::Traces(rs) => rs
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum(),
-        Payload::Metrics(rm) => rm
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .map(data_points)
-            .sum(),
-        Payload::Logs(rl) => rl
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len())
-            .sum(),
-    }
-}
+use super::wire::{Field, Msg};
 
 /// Data points of one metric. A metric with no data counts as zero points.
 pub fn data_points(metric: &Metric) -> usize {
@@ -36,4 +15,17 @@ pub fn data_points(metric: &Metric) -> usize {
         Some(Data::Summary(s)) => s.data_points.len(),
         None => 0,
     }
+}
+
+/// Data points of one metric's wire bytes: the last field of the data oneof counts,
+/// as it is the one a decoder keeps.
+pub(crate) fn wire_data_points(metric: Msg<'_>) -> usize {
+    metric
+        .fields()
+        .filter_map(|(number, field, _)| match (number, field) {
+            (5 | 7 | 9 | 10 | 11, Field::Len(b)) => Some(Msg(b)),
+            _ => None,
+        })
+        .last()
+        .map_or(0, |data| data.repeated(1).count())
 }

@@ -1,19 +1,33 @@
 //! The in-flight unit of data: one signal's items plus the client metadata they came with.
 //!
-//! The representation is private on purpose. Today a batch holds decoded OTLP structs
-//! behind an `Arc`, so a fan-out to several pipelines is a pointer copy and only a
-//! processor that edits pays for a copy (copy-on-write through [`Batch::edit_traces`] and
-//! friends). DESIGN.md's zero-copy plan (keep the wire bytes, read fields lazily) can
-//! replace the inside without changing any method a component calls.
+//! The representation is private, and so are the OTLP structs: components read items
+//! through [`view`]s, drop them with `retain_*`, change them with `edit_*` (see
+//! [`edit`]), and build new batches with the [`build`]ers.
+//!
+//! Behind that one API a batch holds each resource in one of two forms (`repr.rs`):
+//! - *wire*: what an OTLP receiver got, kept as `Bytes` after one validating scan that
+//!   allocates nothing. Views read fields lazily, batching concatenates, and encoding
+//!   copies the bytes as they are.
+//! - *owned*: decoded structs, for batches built in-process and for the resources an
+//!   edit had to decode. An edit decodes only the resources it changes; a retain that
+//!   only drops items copies the kept byte ranges without decoding anything.
+//!
+//! The payload sits behind an `Arc`, so a fan-out to several pipelines is a pointer copy.
 
+pub mod build;
 mod count;
+pub mod edit;
 pub mod json;
 mod metadata;
+mod repr;
+mod retain;
 mod split;
+pub mod view;
+mod wire;
 
 use std::sync::Arc;
 
-use prost::Message;
+use bytes::Bytes;
 use weir_proto::collector::logs::v1::ExportLogsServiceRequest;
 use weir_proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use weir_proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -21,7 +35,14 @@ use weir_proto::logs::v1::ResourceLogs;
 use weir_proto::metrics::v1::ResourceMetrics;
 use weir_proto::trace::v1::ResourceSpans;
 
+pub use edit::OwnedValue;
 pub use metadata::ClientMetadata;
+use repr::Res;
+use view::{
+    LogRecordView, ResourceLogsView, ResourceMetricsView, ResourceSpansView, ResourceView,
+    ScopeView, SpanView,
+};
+use wire::{Field, Msg};
 
 use crate::Signal;
 
@@ -30,24 +51,52 @@ use crate::Signal;
 #[error("{0}")]
 pub struct DecodeError(pub String);
 
-#[derive(Clone, Debug, PartialEq)]
-enum Payload {
-    Traces(Vec<ResourceSpans>),
-    Metrics(Vec<ResourceMetrics>),
-    Logs(Vec<ResourceLogs>),
+#[derive(Clone, Debug)]
+pub(crate) enum Payload {
+    Traces(Vec<Res<ResourceSpans>>),
+    Metrics(Vec<Res<ResourceMetrics>>),
+    Logs(Vec<Res<ResourceLogs>>),
+}
+
+impl Payload {
+    fn items(&self) -> usize {
+        match self {
+            Payload::Traces(rs) => rs.iter().map(Res::items).sum(),
+            Payload::Metrics(rm) => rm.iter().map(Res::items).sum(),
+            Payload::Logs(rl) => rl.iter().map(Res::items).sum(),
+        }
+    }
 }
 
 /// One signal's data in flight. Cheap to clone.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Batch {
     payload: Arc<Payload>,
     metadata: ClientMetadata,
     items: usize,
 }
 
+/// Two batches are equal when they hold the same data, whatever its representation.
+impl PartialEq for Batch {
+    fn eq(&self, other: &Self) -> bool {
+        self.signal() == other.signal()
+            && self.items == other.items
+            && self.metadata == other.metadata
+            && match self.signal() {
+                Signal::Traces => self.resource_spans() == other.resource_spans(),
+                Signal::Metrics => self.resource_metrics() == other.resource_metrics(),
+                Signal::Logs => self.resource_logs() == other.resource_logs(),
+            }
+    }
+}
+
+fn owned<P>(resources: Vec<P>) -> Vec<Res<P>> {
+    resources.into_iter().map(Res::Owned).collect()
+}
+
 impl Batch {
     fn from_payload(payload: Payload) -> Self {
-        let items = count::items(&payload);
+        let items = payload.items();
         Self {
             payload: Arc::new(payload),
             metadata: ClientMetadata::default(),
@@ -55,47 +104,54 @@ impl Batch {
         }
     }
 
+    /// A batch of decoded spans. Components build batches with [`build`] instead; this
+    /// is for the JSON codec and tests.
+    #[doc(hidden)]
     pub fn from_traces(resource_spans: Vec<ResourceSpans>) -> Self {
-        Self::from_payload(Payload::Traces(resource_spans))
+        Self::from_payload(Payload::Traces(owned(resource_spans)))
     }
 
+    #[doc(hidden)]
     pub fn from_metrics(resource_metrics: Vec<ResourceMetrics>) -> Self {
-        Self::from_payload(Payload::Metrics(resource_metrics))
+        Self::from_payload(Payload::Metrics(owned(resource_metrics)))
     }
 
+    #[doc(hidden)]
     pub fn from_logs(resource_logs: Vec<ResourceLogs>) -> Self {
-        Self::from_payload(Payload::Logs(resource_logs))
+        Self::from_payload(Payload::Logs(owned(resource_logs)))
     }
 
     /// An empty batch of the given signal.
     pub fn empty(signal: Signal) -> Self {
-        match signal {
-            Signal::Traces => Self::from_traces(Vec::new()),
-            Signal::Metrics => Self::from_metrics(Vec::new()),
-            Signal::Logs => Self::from_logs(Vec::new()),
-        }
+        Self::from_payload(match signal {
+            Signal::Traces => Payload::Traces(Vec::new()),
+            Signal::Metrics => Payload::Metrics(Vec::new()),
+            Signal::Logs => Payload::Logs(Vec::new()),
+        })
     }
 
-    /// Decodes an OTLP protobuf export request (`Export{Trace,Metrics,Logs}ServiceRequest`).
+    /// Takes an OTLP protobuf export request (`Export{Trace,Metrics,Logs}ServiceRequest`)
+    /// as it arrived, without decoding it: the bytes are validated once, by a scan that
+    /// allocates nothing and refuses exactly what a protobuf decoder refuses, and kept.
+    pub fn from_protobuf(signal: Signal, bytes: Bytes) -> Result<Self, DecodeError> {
+        validate(signal, &bytes)?;
+        let resources =
+            Msg(&bytes)
+                .fields()
+                .filter_map(|(number, field, _)| match (number, field) {
+                    (1, Field::Len(body)) => Some(bytes.slice_ref(body)),
+                    _ => None,
+                });
+        Ok(Self::from_payload(match signal {
+            Signal::Traces => Payload::Traces(resources.map(Res::wire).collect()),
+            Signal::Metrics => Payload::Metrics(resources.map(Res::wire).collect()),
+            Signal::Logs => Payload::Logs(resources.map(Res::wire).collect()),
+        }))
+    }
+
+    /// [`Batch::from_protobuf`] from borrowed bytes (copied once).
     pub fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Self, DecodeError> {
-        let err = |e: prost::DecodeError| DecodeError(format!("invalid OTLP protobuf: {e}"));
-        Ok(match signal {
-            Signal::Traces => Self::from_traces(
-                ExportTraceServiceRequest::decode(bytes)
-                    .map_err(err)?
-                    .resource_spans,
-            ),
-            Signal::Metrics => Self::from_metrics(
-                ExportMetricsServiceRequest::decode(bytes)
-                    .map_err(err)?
-                    .resource_metrics,
-            ),
-            Signal::Logs => Self::from_logs(
-                ExportLogsServiceRequest::decode(bytes)
-                    .map_err(err)?
-                    .resource_logs,
-            ),
-        })
+        Self::from_protobuf(signal, Bytes::copy_from_slice(bytes))
     }
 
     /// Decodes an OTLP/JSON export request (see [`json`] for the rules it follows).
@@ -103,14 +159,13 @@ impl Batch {
         json::decode(signal, bytes)
     }
 
-    /// Encodes as an OTLP protobuf export request.
+    /// Encodes as an OTLP protobuf export request. Wire resources are copied as they
+    /// are; only decoded ones are encoded.
     pub fn encode_protobuf(&self) -> Vec<u8> {
-        // Every export request has its resources as repeated field 1, so each resource is
-        // written in place as that field: no copy of the batch into a request struct.
-        fn encode_all<M: Message>(resources: &[M], capacity: usize) -> Vec<u8> {
+        fn encode_all<P: repr::OtlpResource>(resources: &[Res<P>], capacity: usize) -> Vec<u8> {
             let mut buf = Vec::with_capacity(capacity);
             for resource in resources {
-                prost::encoding::message::encode(1, resource, &mut buf);
+                resource.encode_field(&mut buf);
             }
             buf
         }
@@ -129,10 +184,16 @@ impl Batch {
 
     /// The protobuf-encoded size in bytes; what the `bytes` queue sizer charges.
     pub fn encoded_len(&self) -> usize {
+        fn sum<P: repr::OtlpResource>(resources: &[Res<P>]) -> usize {
+            resources
+                .iter()
+                .map(|r| wire::len_field_size(1, r.body_len()))
+                .sum()
+        }
         match &*self.payload {
-            Payload::Traces(rs) => rs.iter().map(|r| len_delimited(r.encoded_len())).sum(),
-            Payload::Metrics(rm) => rm.iter().map(|r| len_delimited(r.encoded_len())).sum(),
-            Payload::Logs(rl) => rl.iter().map(|r| len_delimited(r.encoded_len())).sum(),
+            Payload::Traces(rs) => sum(rs),
+            Payload::Metrics(rm) => sum(rm),
+            Payload::Logs(rl) => sum(rl),
         }
     }
 
@@ -153,6 +214,22 @@ impl Batch {
         self.items == 0
     }
 
+    /// Whether `other` is a clone of this batch (the same shared data, not merely equal
+    /// data): how an exporter recognises a retry of the batch it already converted.
+    /// Any edit, split or append gives a batch data of its own.
+    pub fn shares_data_with(&self, other: &Batch) -> bool {
+        Arc::ptr_eq(&self.payload, &other.payload)
+    }
+
+    /// The number of resources.
+    pub fn resource_count(&self) -> usize {
+        match &*self.payload {
+            Payload::Traces(rs) => rs.len(),
+            Payload::Metrics(rm) => rm.len(),
+            Payload::Logs(rl) => rl.len(),
+        }
+    }
+
     /// Client metadata (headers, gRPC metadata) kept when the receiver's
     /// `include_metadata` is on.
     pub fn metadata(&self) -> &ClientMetadata {
@@ -163,75 +240,123 @@ impl Batch {
         self.metadata = metadata;
     }
 
-    /// The resource spans; empty for other signals.
-    pub fn resource_spans(&self) -> &[ResourceSpans] {
-        match &*self.payload {
+    // ---- Views -------------------------------------------------------------------
+
+    /// The resources of a traces batch; empty for other signals.
+    pub fn traces(&self) -> impl Iterator<Item = ResourceSpansView<'_>> + '_ {
+        let resources: &[Res<ResourceSpans>] = match &*self.payload {
             Payload::Traces(rs) => rs,
             _ => &[],
-        }
+        };
+        resources.iter().map(Res::view)
     }
 
-    /// The resource metrics; empty for other signals.
-    pub fn resource_metrics(&self) -> &[ResourceMetrics] {
-        match &*self.payload {
+    /// The resources of a metrics batch; empty for other signals.
+    pub fn metrics(&self) -> impl Iterator<Item = ResourceMetricsView<'_>> + '_ {
+        let resources: &[Res<ResourceMetrics>] = match &*self.payload {
             Payload::Metrics(rm) => rm,
             _ => &[],
-        }
+        };
+        resources.iter().map(Res::view)
     }
 
-    /// The resource logs; empty for other signals.
-    pub fn resource_logs(&self) -> &[ResourceLogs] {
-        match &*self.payload {
+    /// The resources of a logs batch; empty for other signals.
+    pub fn logs(&self) -> impl Iterator<Item = ResourceLogsView<'_>> + '_ {
+        let resources: &[Res<ResourceLogs>] = match &*self.payload {
             Payload::Logs(rl) => rl,
             _ => &[],
+        };
+        resources.iter().map(Res::view)
+    }
+
+    /// Every span with its resource and scope.
+    pub fn spans(&self) -> impl Iterator<Item = (ResourceView<'_>, ScopeView<'_>, SpanView<'_>)> {
+        self.traces().flat_map(|r| {
+            let resource = r.resource();
+            r.scopes().flat_map(move |s| {
+                let scope = s.scope();
+                s.spans().map(move |span| (resource, scope, span))
+            })
+        })
+    }
+
+    /// Every log record with its resource and scope.
+    pub fn log_records(
+        &self,
+    ) -> impl Iterator<Item = (ResourceView<'_>, ScopeView<'_>, LogRecordView<'_>)> {
+        self.logs().flat_map(|r| {
+            let resource = r.resource();
+            r.scopes().flat_map(move |s| {
+                let scope = s.scope();
+                s.log_records().map(move |record| (resource, scope, record))
+            })
+        })
+    }
+
+    // ---- Decoded access, for the JSON codec and tests ------------------------------
+
+    /// A decoded copy of the resource spans; empty for other signals.
+    #[doc(hidden)]
+    pub fn resource_spans(&self) -> Vec<ResourceSpans> {
+        match &*self.payload {
+            Payload::Traces(rs) => rs.iter().map(Res::to_owned_resource).collect(),
+            _ => Vec::new(),
         }
     }
 
-    /// Edits the spans in place (copying first if the batch is shared) and recounts.
-    /// Does nothing for other signals.
-    pub fn edit_traces(&mut self, edit: impl FnOnce(&mut Vec<ResourceSpans>)) {
+    #[doc(hidden)]
+    pub fn resource_metrics(&self) -> Vec<ResourceMetrics> {
+        match &*self.payload {
+            Payload::Metrics(rm) => rm.iter().map(Res::to_owned_resource).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn resource_logs(&self) -> Vec<ResourceLogs> {
+        match &*self.payload {
+            Payload::Logs(rl) => rl.iter().map(Res::to_owned_resource).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Edits the decoded spans (decoding every resource first). For tests.
+    #[doc(hidden)]
+    pub fn edit_otlp_traces(&mut self, edit: impl FnOnce(&mut Vec<ResourceSpans>)) {
         if let Payload::Traces(rs) = Arc::make_mut(&mut self.payload) {
-            edit(rs);
+            let mut decoded: Vec<ResourceSpans> =
+                rs.drain(..).map(|mut r| r.make_owned().clone()).collect();
+            edit(&mut decoded);
+            *rs = owned(decoded);
         }
-        self.items = count::items(&self.payload);
+        self.recount();
     }
 
-    /// Edits the metrics in place (copying first if shared) and recounts.
-    pub fn edit_metrics(&mut self, edit: impl FnOnce(&mut Vec<ResourceMetrics>)) {
-        if let Payload::Metrics(rm) = Arc::make_mut(&mut self.payload) {
-            edit(rm);
-        }
-        self.items = count::items(&self.payload);
-    }
-
-    /// Edits the log records in place (copying first if shared) and recounts.
-    pub fn edit_logs(&mut self, edit: impl FnOnce(&mut Vec<ResourceLogs>)) {
-        if let Payload::Logs(rl) = Arc::make_mut(&mut self.payload) {
-            edit(rl);
-        }
-        self.items = count::items(&self.payload);
-    }
-
-    /// The export request, for exporters that hand it to a generated client.
+    #[doc(hidden)]
     pub fn to_traces_request(&self) -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
-            resource_spans: self.resource_spans().to_vec(),
+            resource_spans: self.resource_spans(),
         }
     }
 
+    #[doc(hidden)]
     pub fn to_metrics_request(&self) -> ExportMetricsServiceRequest {
         ExportMetricsServiceRequest {
-            resource_metrics: self.resource_metrics().to_vec(),
+            resource_metrics: self.resource_metrics(),
         }
     }
 
+    #[doc(hidden)]
     pub fn to_logs_request(&self) -> ExportLogsServiceRequest {
         ExportLogsServiceRequest {
-            resource_logs: self.resource_logs().to_vec(),
+            resource_logs: self.resource_logs(),
         }
     }
 
-    /// Appends `other`'s items. Returns `other` back unchanged if its signal differs.
+    // ---- Batching ------------------------------------------------------------------
+
+    /// Appends `other`'s items: its resources join this batch's as they are (wire
+    /// bytes are not copied). Returns `other` back unchanged if its signal differs.
     pub fn append(&mut self, other: Batch) -> Result<(), Batch> {
         if other.signal() != self.signal() {
             return Err(other);
@@ -249,26 +374,40 @@ impl Batch {
     }
 
     /// Moves the first `n` items into a new batch (same metadata) and keeps the rest.
-    /// Resources and scopes are copied into both halves when their items straddle the cut.
+    /// Whole resources move as they are; only a resource whose items straddle the cut
+    /// is decoded and copied into both halves.
     pub fn split_front(&mut self, n: usize) -> Batch {
         if n >= self.items {
             let signal = self.signal();
-            let mut front = std::mem::replace(self, Batch::empty(signal));
+            let front = std::mem::replace(self, Batch::empty(signal));
             self.metadata = front.metadata.clone();
-            front.items = count::items(&front.payload);
             return front;
         }
         let front_payload = split::split_front(Arc::make_mut(&mut self.payload), n);
-        self.items = count::items(&self.payload);
+        self.recount();
         let mut front = Batch::from_payload(front_payload);
         front.metadata = self.metadata.clone();
         front
     }
+
+    fn recount(&mut self) {
+        self.items = self.payload.items();
+    }
+
+    fn payload_mut(&mut self) -> &mut Payload {
+        Arc::make_mut(&mut self.payload)
+    }
 }
 
-/// Size of a length-delimited field holding `len` bytes (tag + varint length + body).
-fn len_delimited(len: usize) -> usize {
-    1 + prost::encoding::encoded_len_varint(len as u64) + len
+/// The validating scan of a received request.
+fn validate(signal: Signal, bytes: &[u8]) -> Result<(), DecodeError> {
+    use weir_proto::validate::{validate_request, RequestKind};
+    let kind = match signal {
+        Signal::Traces => RequestKind::Traces,
+        Signal::Metrics => RequestKind::Metrics,
+        Signal::Logs => RequestKind::Logs,
+    };
+    validate_request(kind, bytes).map_err(|e| DecodeError(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,14 +1,19 @@
 //! Cutting a batch in two at an item boundary, for `send_batch_max_size`.
 //!
-//! Items stay in order. A resource or scope whose items straddle the cut is copied into
-//! both halves (its attributes are needed on each side); a metric whose data points
-//! straddle the cut is split with its descriptor copied.
+//! Items stay in order. Whole resources move as they are, wire bytes included. A
+//! resource or scope whose items straddle the cut is copied into both halves (its
+//! attributes are needed on each side); a metric whose data points straddle the cut is
+//! split with its descriptor copied. Only the one resource that straddles the cut is
+//! decoded.
 
 use weir_proto::logs::v1::{ResourceLogs, ScopeLogs};
 use weir_proto::metrics::v1::{metric::Data, Metric, ResourceMetrics, ScopeMetrics};
 use weir_proto::trace::v1::{ResourceSpans, ScopeSpans};
 
 use super::count::data_points;
+use super::repr::{OtlpResource, Res};
+use super::retain::copy_kept;
+use super::wire::Msg;
 use super::Payload;
 
 /// Removes the first `n` items of `payload` and returns them.
@@ -20,8 +25,34 @@ pub(super) fn split_front(payload: &mut Payload, n: usize) -> Payload {
     }
 }
 
+impl<P: OtlpResource + Splittable> Splittable for Res<P> {
+    fn items(&self) -> usize {
+        Res::items(self)
+    }
+    /// Spans and log records are cut in the bytes: each half copies its items' byte
+    /// ranges under the resource's and scopes' own fields, nothing is decoded. Metrics
+    /// (points nested in metrics) decode the one resource that straddles the cut.
+    fn take(&mut self, n: usize) -> Self {
+        if let Res::Wire { bytes, items } = self {
+            if P::ITEMS_IN_SCOPES {
+                let front_mask: Vec<bool> = (0..*items).map(|i| i < n).collect();
+                let back_mask: Vec<bool> = front_mask.iter().map(|front| !front).collect();
+                let msg = Msg(bytes);
+                if let (Some(front), Some(back)) = (
+                    copy_kept(msg, &front_mask, true),
+                    copy_kept(msg, &back_mask, false),
+                ) {
+                    *self = Res::wire(back);
+                    return Res::wire(front);
+                }
+            }
+        }
+        Res::Owned(self.make_owned().take(n))
+    }
+}
+
 /// A container of items that can give up its first items.
-trait Splittable: Sized {
+pub(super) trait Splittable: Sized {
     fn items(&self) -> usize;
     /// Removes up to `n` items from the front and returns them in a copy of the
     /// container's envelope (resource, scope, metric descriptor).

@@ -129,7 +129,7 @@ fn append_and_copy_on_write() {
     assert_eq!(a.item_count(), 2);
     assert_eq!(shared.item_count(), 1, "a clone is not changed by edits");
     assert!(a.append(Batch::empty(Signal::Logs)).is_err());
-    a.edit_traces(|rs| rs.truncate(1));
+    a.edit_otlp_traces(|rs| rs.truncate(1));
     assert_eq!(a.item_count(), 1);
 }
 

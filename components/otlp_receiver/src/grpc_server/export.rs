@@ -196,7 +196,7 @@ impl Handler {
             .trailers()
             .await
             .map_err(|status| self.refuse_unread(status))?;
-        let mut batch = Batch::decode_protobuf(signal, &message)
+        let mut batch = Batch::from_protobuf(signal, message)
             .map_err(|err| self.refuse("malformed", Status::invalid_argument(err.to_string())))?;
         if self.include_metadata {
             batch.set_metadata(metadata::from_headers(&merged(metadata, trailers)));

@@ -316,7 +316,7 @@ async fn decode(
         let payload =
             body::decompress(encoding, wire, limit).map_err(|e| Refusal::from_body(e, limit))?;
         let decoded = match format {
-            Format::Protobuf => Batch::decode_protobuf(signal, &payload),
+            Format::Protobuf => Batch::from_protobuf(signal, payload),
             Format::Json => Batch::decode_json(signal, &payload),
         };
         decoded.map_err(|e| Refusal::malformed(e.0))
