@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-CONFORMANCE = SHARED / "conformance"
+# The external conformance material, vendored in the repository (see its README.md).
+CONFORMANCE = REPO / "tests" / "conformance"
 
 
 def weir_binary() -> str:

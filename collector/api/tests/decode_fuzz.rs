@@ -11,7 +11,7 @@ const CASES: u32 = 1500;
 
 fn examples() -> Vec<(Signal, Vec<u8>)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/otlp/examples");
+        .join("../../tests/conformance/otlp/examples");
     [
         (Signal::Traces, "trace.json"),
         (Signal::Metrics, "metrics.json"),

@@ -367,10 +367,10 @@ async fn empty_batches_are_not_sent() {
     assert!(fake.state().traces.is_empty());
 }
 
-/// The canonical OTLP/JSON examples from `shared/conformance/otlp/examples`, as batches.
+/// The canonical OTLP/JSON examples from `tests/conformance/otlp/examples`, as batches.
 fn conformance_examples() -> Vec<Batch> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/otlp/examples");
+        .join("../../tests/conformance/otlp/examples");
     [
         (weir_api::Signal::Traces, "trace.json"),
         (weir_api::Signal::Metrics, "metrics.json"),

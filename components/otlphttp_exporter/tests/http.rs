@@ -430,10 +430,10 @@ async fn a_signal_without_url_is_permanent() {
     assert!(err.to_string().contains("logs_endpoint"), "{err}");
 }
 
-/// The canonical OTLP/JSON examples from `shared/conformance/otlp/examples`, as batches.
+/// The canonical OTLP/JSON examples from `tests/conformance/otlp/examples`, as batches.
 fn conformance_examples() -> Vec<Batch> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/otlp/examples");
+        .join("../../tests/conformance/otlp/examples");
     [
         (Signal::Traces, "trace.json"),
         (Signal::Metrics, "metrics.json"),

@@ -1,7 +1,7 @@
-//! The parser against the external conformance material in `shared/conformance`: the
-//! official OpenMetrics parser suite (every case accepted or rejected as its test.json
-//! says) and prometheus/common's text-format corpus (valid and invalid inputs named as
-//! such), plus the large real-world expositions.
+//! The parser against the external conformance material vendored in
+//! `tests/conformance`: the official OpenMetrics parser suite (every case accepted or
+//! rejected as its test.json says) and prometheus/common's text-format corpus (valid and
+//! invalid inputs named as such), plus the large real-world expositions.
 
 #![allow(clippy::unwrap_used)] // test helpers, like the tests themselves, may panic
 
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use weir_prometheus_receiver::parser::{parse_all, Format, Parser};
 
 fn conformance() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance")
 }
 
 fn parses(format: Format, strict: bool, body: &[u8]) -> Result<usize, String> {

@@ -2,7 +2,7 @@
 //!
 //! Prometheus and the Collector both use prometheus/otlptranslator for this, so its
 //! behaviour is the reference: the test vectors in
-//! `shared/conformance/otel_to_prometheus` were extracted from its tests and all pass
+//! `tests/conformance/otel_to_prometheus` were extracted from its tests and all pass
 //! here (see the tests at the bottom). The rules, briefly:
 //! - escaping modes replace characters outside `[a-zA-Z0-9:_]` (metrics) or
 //!   `[a-zA-Z0-9_]` (labels) with `_` and collapse runs of `_`;
@@ -423,7 +423,7 @@ mod tests {
 
     fn vectors(file: &str) -> Json {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/conformance/otel_to_prometheus")
+            .join("../../tests/conformance/otel_to_prometheus")
             .join(file);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));

@@ -1,4 +1,4 @@
-//! Every case of `shared/conformance/statsd/cases.md`, read from the file itself: each
+//! Every case of `tests/conformance/statsd/cases.md`, read from the file itself: each
 //! input is fed to a reader as one datagram, flushed, and compared with what we
 //! expect: the stated result, or a rejection counted under a reason. Where we differ
 //! from statsd_exporter on purpose (its "(SE)" conventions), the note says why.
@@ -13,7 +13,7 @@ use common::{attrs, config, Harness, Point, Value};
 use weir_statsd_receiver::reason::Reason;
 
 fn cases_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/statsd/cases.md")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/statsd/cases.md")
 }
 
 /// Turns the markdown spelling of an input into bytes: `\|` is a pipe, `\n` a newline
@@ -53,7 +53,7 @@ fn unescape(text: &str) -> Vec<u8> {
 /// (case number, input bytes) for every numbered row of the file.
 fn numbered_cases() -> Vec<(u32, Vec<u8>)> {
     let text = std::fs::read_to_string(cases_file())
-        .expect("cases.md (shared/conformance must sit beside the repo)");
+        .expect("cases.md (vendored in tests/conformance/statsd)");
     let mut cases = Vec::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("| ") else {

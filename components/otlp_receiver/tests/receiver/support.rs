@@ -287,10 +287,10 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-/// The conformance examples live in `shared/`, a sibling of the repository root.
+/// The conformance examples, vendored in `tests/conformance/otlp/examples`.
 pub fn conformance_example(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/otlp/examples")
+        .join("../../tests/conformance/otlp/examples")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }

@@ -13,9 +13,9 @@ use weir_proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 use super::{decode, encode};
 use crate::{Batch, Signal};
 
-/// The OTLP conformance examples: `shared/` is a sibling of the repository root.
+/// The OTLP conformance examples, vendored in `tests/conformance/otlp/examples`.
 fn examples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/otlp/examples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/otlp/examples")
 }
 
 fn examples() -> Vec<(Signal, &'static str, usize, Vec<u8>)> {
