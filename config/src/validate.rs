@@ -24,6 +24,11 @@ pub trait Catalog {
     fn signals(&self, kind: Kind, type_name: &'static str) -> &'static [Signal];
     /// Check one component's own section. Paths are relative to the section.
     fn check(&self, kind: Kind, type_name: &'static str, section: &Value) -> Vec<ComponentProblem>;
+    /// The (upstream, downstream) signal pairs a connector of this canonical type
+    /// supports. The default, no pairs, makes every use of such a connector an error.
+    fn connector_pairs(&self, _type_name: &'static str) -> &'static [(Signal, Signal)] {
+        &[]
+    }
 }
 
 /// One problem in a component's own section.
@@ -130,9 +135,8 @@ impl Validator<'_> {
             self.error(&path, message, None);
         }
         let mut used: HashSet<(Kind, ComponentId)> = HashSet::new();
-        // Connector -> pipelines using it as exporter / as receiver.
-        let mut connector_out: Vec<(ComponentId, Vec<String>)> = Vec::new();
-        let mut connector_in: HashSet<ComponentId> = HashSet::new();
+        // Every place a declared connector is listed, in file order.
+        let mut connector_uses: Vec<ConnectorUse> = Vec::new();
         for (pipe_id, pipe) in &config.service.pipelines {
             let base = vec![
                 "service".to_string(),
@@ -170,20 +174,19 @@ impl Validator<'_> {
                     };
                     used.insert((kind, id.clone()));
                     if kind == Kind::Connector {
-                        if role == "receivers" {
-                            connector_in.insert(id.clone());
-                        } else {
-                            match connector_out.iter_mut().find(|(c, _)| c == id) {
-                                Some((_, pipes)) => pipes.push(pipe_id.to_string()),
-                                None => connector_out.push((id.clone(), vec![pipe_id.to_string()])),
-                            }
-                            if pipe.receivers.contains(id) {
-                                let message = format!(
-                                    "connector `{id}` is both a receiver and an exporter of pipeline `{pipe_id}`, which would loop"
-                                );
-                                self.error(&path, message, None);
-                            }
+                        let exporter = role == "exporters";
+                        if exporter && pipe.receivers.contains(id) {
+                            let message = format!(
+                                "connector `{id}` is both a receiver and an exporter of pipeline `{pipe_id}`, which would loop"
+                            );
+                            self.error(&path, message, None);
                         }
+                        connector_uses.push(ConnectorUse {
+                            id: id.clone(),
+                            pipeline: pipe_id.clone(),
+                            exporter,
+                            path,
+                        });
                         continue;
                     }
                     self.signal(&path, pipe_id, kind, id);
@@ -201,25 +204,9 @@ impl Validator<'_> {
                 }
             }
         }
-        for (id, pipes) in &connector_out {
-            if !connector_in.contains(id) {
-                let path = vec!["connectors".to_string(), id.to_string()];
-                let message = format!(
-                    "connector `{id}` is an exporter of pipeline {} but no pipeline uses it as a receiver",
-                    pipes.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
-                );
-                self.error(&path, message, None);
-            }
-        }
-        for id in &connector_in {
-            if !connector_out.iter().any(|(c, _)| c == id) {
-                let path = vec!["connectors".to_string(), id.to_string()];
-                let message = format!(
-                    "connector `{id}` is a receiver of a pipeline but no pipeline uses it as an exporter"
-                );
-                self.error(&path, message, None);
-            }
-        }
+        self.connector_sides(&connector_uses);
+        self.connector_pairs(&connector_uses);
+        self.cycles(&connector_uses);
         for kind in [
             Kind::Receiver,
             Kind::Processor,
@@ -233,6 +220,175 @@ impl Validator<'_> {
                     self.warning(&path, message);
                 }
             }
+        }
+    }
+
+    /// Every connector is used on both sides: as an exporter of one pipeline and as a
+    /// receiver of another. Reported at the connector's own section.
+    fn connector_sides(&mut self, uses: &[ConnectorUse]) {
+        let mut ids: Vec<&ComponentId> = Vec::new();
+        for u in uses {
+            if !ids.contains(&&u.id) {
+                ids.push(&u.id);
+            }
+        }
+        for id in ids {
+            let side = |exporter: bool| -> Vec<String> {
+                uses.iter()
+                    .filter(|u| &u.id == id && u.exporter == exporter)
+                    .map(|u| format!("`{}`", u.pipeline))
+                    .collect()
+            };
+            let (upstream, downstream) = (side(true), side(false));
+            let path = vec!["connectors".to_string(), id.to_string()];
+            if downstream.is_empty() {
+                let message = format!(
+                    "connector `{id}` is an exporter of pipeline {} but no pipeline uses it as a receiver",
+                    upstream.join(", ")
+                );
+                self.error(&path, message, None);
+            } else if upstream.is_empty() {
+                let message = format!(
+                    "connector `{id}` is a receiver of pipeline {} but no pipeline uses it as an exporter",
+                    downstream.join(", ")
+                );
+                self.error(&path, message, None);
+            }
+        }
+    }
+
+    /// Each connector supports the signals it joins: every upstream signal becomes at least
+    /// one of the downstream signals, and every downstream signal comes from at least one
+    /// upstream signal. Reported at the pipeline's `exporters.N` / `receivers.N` entry.
+    fn connector_pairs(&mut self, uses: &[ConnectorUse]) {
+        for u in uses {
+            let Some(canonical) = self.types.get(&(Kind::Connector, u.id.clone())).copied() else {
+                continue; // unknown type: already reported
+            };
+            let pairs = self.catalog.connector_pairs(canonical);
+            let signal = u.pipeline.signal();
+            // The signals on the other side of this connector, in first-use order.
+            let mut others: Vec<Signal> = Vec::new();
+            for other in uses
+                .iter()
+                .filter(|o| o.id == u.id && o.exporter != u.exporter)
+            {
+                let s = other.pipeline.signal();
+                if !others.contains(&s) {
+                    others.push(s);
+                }
+            }
+            if others.is_empty() {
+                continue; // one-sided: already reported
+            }
+            let pair = |other: Signal| {
+                if u.exporter {
+                    (signal, other)
+                } else {
+                    (other, signal)
+                }
+            };
+            if others.iter().any(|o| pairs.contains(&pair(*o))) {
+                continue;
+            }
+            let others = others
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let (from, into) = if u.exporter {
+                (signal.as_str().to_string(), others)
+            } else {
+                (others, signal.as_str().to_string())
+            };
+            let supported = if pairs.is_empty() {
+                "no signal pairs".to_string()
+            } else {
+                pairs
+                    .iter()
+                    .map(|(a, b)| format!("{a}->{b}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let message = format!(
+                "connector `{}` cannot turn {from} into {into}; it supports: {supported}",
+                u.id
+            );
+            self.error(&u.path, message, None);
+        }
+    }
+
+    /// Pipelines joined by connectors form no cycle. A pipeline `p` feeds `q` when a
+    /// connector is an exporter of `p` and a receiver of `q` for a signal pair it supports
+    /// (unsupported pairs and unknown types are reported elsewhere). A connector on both
+    /// sides of one pipeline is reported as a loop where it is listed, so self-edges are
+    /// left out here. One cycle is named per group of pipelines that reach each other.
+    fn cycles(&mut self, uses: &[ConnectorUse]) {
+        let pipelines: Vec<&PipelineId> = self
+            .config
+            .service
+            .pipelines
+            .iter()
+            .map(|(p, _)| p)
+            .collect();
+        let index = |p: &PipelineId| pipelines.iter().position(|q| *q == p);
+        // edges[p] = (q, connector, path of the connector in p's exporters), in file order.
+        let mut edges: Vec<Vec<(usize, &ComponentId, &[String])>> =
+            vec![Vec::new(); pipelines.len()];
+        for up in uses.iter().filter(|u| u.exporter) {
+            let Some(canonical) = self.types.get(&(Kind::Connector, up.id.clone())).copied() else {
+                continue;
+            };
+            let pairs = self.catalog.connector_pairs(canonical);
+            let Some(from) = index(&up.pipeline) else {
+                continue;
+            };
+            for down in uses.iter().filter(|d| !d.exporter && d.id == up.id) {
+                let Some(to) = index(&down.pipeline) else {
+                    continue;
+                };
+                let pair = (up.pipeline.signal(), down.pipeline.signal());
+                if to != from
+                    && pairs.contains(&pair)
+                    && !edges[from].iter().any(|(t, _, _)| *t == to)
+                {
+                    edges[from].push((to, &up.id, up.path.as_slice()));
+                }
+            }
+        }
+        let mut found: Vec<(usize, Vec<String>, String)> = Vec::new();
+        for component in strongly_connected(&edges) {
+            let Some(&start) = component.iter().min() else {
+                continue;
+            };
+            if component.len() < 2 {
+                continue;
+            }
+            let Some(cycle) = shortest_cycle(&edges, start, &component) else {
+                continue;
+            };
+            let mut names = vec![pipelines[start].to_string()];
+            let mut path: Vec<String> = Vec::new();
+            for (from, to) in cycle.iter().zip(cycle.iter().skip(1).chain([&start])) {
+                let Some((_, connector, at)) = edges[*from].iter().find(|(t, _, _)| t == to) else {
+                    continue;
+                };
+                if path.is_empty() {
+                    path = at.to_vec();
+                }
+                names.push(connector.to_string());
+                names.push(pipelines[*to].to_string());
+            }
+            found.push((
+                start,
+                path,
+                format!("pipelines form a cycle: {}", names.join(" -> ")),
+            ));
+        }
+        // In file order of each cycle's first pipeline.
+        found.sort_by_key(|(start, _, _)| *start);
+        for (_, path, message) in found {
+            self.error(&path, message, None);
         }
     }
 
@@ -319,4 +475,101 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// One place a declared connector is listed in a pipeline.
+struct ConnectorUse {
+    id: ComponentId,
+    pipeline: PipelineId,
+    /// Listed under the pipeline's `exporters` (the connector's upstream side); otherwise
+    /// under its `receivers`.
+    exporter: bool,
+    /// `service.pipelines.<id>.exporters.N` or `...receivers.N`.
+    path: Vec<String>,
+}
+
+type Edges<'a> = [Vec<(usize, &'a ComponentId, &'a [String])>];
+
+/// The strongly connected components of a small graph (Tarjan's algorithm, iterative).
+fn strongly_connected(edges: &Edges<'_>) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    let mut index: Vec<Option<usize>> = vec![None; n];
+    let mut low = vec![0usize; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    let mut next = 0usize;
+    for root in 0..n {
+        if index[root].is_some() {
+            continue;
+        }
+        // (node, next edge to look at)
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = Some(next);
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut e)) = work.last_mut() {
+            if let Some(&(w, _, _)) = edges[v].get(*e) {
+                *e += 1;
+                match index[w] {
+                    None => {
+                        index[w] = Some(next);
+                        low[w] = next;
+                        next += 1;
+                        stack.push(w);
+                        on_stack[w] = true;
+                        work.push((w, 0));
+                    }
+                    Some(iw) if on_stack[w] => low[v] = low[v].min(iw),
+                    Some(_) => {}
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if Some(low[v]) == index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                component.sort_unstable();
+                out.push(component);
+            }
+        }
+    }
+    out
+}
+
+/// The shortest cycle through `start` within `component` (breadth-first), as the list of
+/// nodes from `start` up to the one whose edge leads back to `start`.
+fn shortest_cycle(edges: &Edges<'_>, start: usize, component: &[usize]) -> Option<Vec<usize>> {
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(v) = queue.pop_front() {
+        for &(w, _, _) in &edges[v] {
+            if w == start {
+                let mut cycle = vec![v];
+                let mut at = v;
+                while let Some(&p) = parent.get(&at) {
+                    cycle.push(p);
+                    at = p;
+                }
+                cycle.reverse();
+                return Some(cycle);
+            }
+            if component.contains(&w) && !parent.contains_key(&w) {
+                parent.insert(w, v);
+                queue.push_back(w);
+            }
+        }
+    }
+    None
 }

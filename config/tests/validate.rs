@@ -56,6 +56,7 @@ impl Catalog for FakeCatalog {
             (Kind::Exporter, "otlp" | "otlp_grpc") => Some("otlp"),
             (Kind::Exporter, "debug") => Some("debug"),
             (Kind::Connector, "forward") => Some("forward"),
+            (Kind::Connector, "spanmetrics") => Some("spanmetrics"),
             (Kind::Extension, "health_check") => Some("health_check"),
             _ => None,
         }
@@ -66,7 +67,7 @@ impl Catalog for FakeCatalog {
             Kind::Receiver => vec!["otlp", "prometheus"],
             Kind::Processor => vec!["batch", "tail_sampling"],
             Kind::Exporter => vec!["otlp", "otlp_grpc", "debug"],
-            Kind::Connector => vec!["forward"],
+            Kind::Connector => vec!["forward", "spanmetrics"],
             Kind::Extension => vec!["health_check"],
         }
     }
@@ -96,6 +97,18 @@ impl Catalog for FakeCatalog {
                     .collect()
             }
             None => Vec::new(),
+        }
+    }
+
+    fn connector_pairs(&self, type_name: &'static str) -> &'static [(Signal, Signal)] {
+        match type_name {
+            "forward" => &[
+                (Signal::Traces, Signal::Traces),
+                (Signal::Metrics, Signal::Metrics),
+                (Signal::Logs, Signal::Logs),
+            ],
+            "spanmetrics" => &[(Signal::Traces, Signal::Metrics)],
+            _ => &[],
         }
     }
 }
@@ -330,4 +343,240 @@ fn print_config_redacts_secrets() {
         "{text}"
     );
     assert_eq!(text.matches("[REDACTED]").count(), 3, "{text}");
+}
+
+fn errors_of(diags: &weir_config::Diagnostics) -> Vec<(&str, &str)> {
+    diags
+        .errors()
+        .map(|d| (d.path.as_str(), d.message.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_cycle_through_two_connectors_is_refused_and_named() {
+    let text = r#"receivers:
+  otlp:
+exporters:
+  debug:
+connectors:
+  forward/1:
+  forward/2:
+service:
+  pipelines:
+    traces/a:
+      receivers: [otlp, forward/2]
+      exporters: [forward/1, debug]
+    traces/b:
+      receivers: [forward/1]
+      exporters: [forward/2]
+"#;
+    let config = load_one(text);
+    let diags = validate(&config, &FakeCatalog);
+    let errors = errors_of(&diags);
+    assert_eq!(
+        errors,
+        [(
+            "service.pipelines.traces/a.exporters.0",
+            "pipelines form a cycle: traces/a -> forward/1 -> traces/b -> forward/2 -> traces/a"
+        )],
+        "{diags}"
+    );
+    let cycle = diags.errors().next().expect("one error");
+    assert_eq!(cycle.location.as_ref().map(|l| l.line), Some(12));
+}
+
+#[test]
+fn a_longer_cycle_is_named_once_and_a_self_loop_stays_a_loop() {
+    let text = r#"receivers:
+  otlp:
+exporters:
+  debug:
+connectors:
+  forward/ab:
+  forward/bc:
+  forward/ca:
+  forward/self:
+service:
+  pipelines:
+    logs/a:
+      receivers: [otlp, forward/ca]
+      exporters: [forward/ab]
+    logs/b:
+      receivers: [forward/ab]
+      exporters: [forward/bc, debug]
+    logs/c:
+      receivers: [forward/bc]
+      exporters: [forward/ca]
+    traces:
+      receivers: [otlp, forward/self]
+      exporters: [forward/self]
+"#;
+    let config = load_one(text);
+    let diags = validate(&config, &FakeCatalog);
+    assert_eq!(
+        errors_of(&diags),
+        [
+            (
+                "service.pipelines.traces.exporters.0",
+                "connector `forward/self` is both a receiver and an exporter of pipeline `traces`, which would loop"
+            ),
+            (
+                "service.pipelines.logs/a.exporters.0",
+                "pipelines form a cycle: logs/a -> forward/ab -> logs/b -> forward/bc -> logs/c -> forward/ca -> logs/a"
+            ),
+        ],
+        "{diags}"
+    );
+}
+
+#[test]
+fn a_connector_used_on_one_side_is_reported_at_the_connector() {
+    let text = r#"receivers:
+  otlp:
+exporters:
+  debug:
+connectors:
+  forward/out:
+  forward/in:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [debug, forward/out]
+    traces/2:
+      receivers: [forward/in]
+      exporters: [debug]
+"#;
+    let config = load_one(text);
+    let diags = validate(&config, &FakeCatalog);
+    assert_eq!(
+        errors_of(&diags),
+        [
+            (
+                "connectors.forward/out",
+                "connector `forward/out` is an exporter of pipeline `traces` but no pipeline uses it as a receiver"
+            ),
+            (
+                "connectors.forward/in",
+                "connector `forward/in` is a receiver of pipeline `traces/2` but no pipeline uses it as an exporter"
+            ),
+        ],
+        "{diags}"
+    );
+    let lines: Vec<Option<usize>> = diags
+        .errors()
+        .map(|d| d.location.as_ref().map(|l| l.line))
+        .collect();
+    assert_eq!(lines, [Some(6), Some(7)]);
+}
+
+#[test]
+fn an_unsupported_signal_pair_is_reported_on_each_side() {
+    let text = r#"receivers:
+  otlp:
+exporters:
+  debug:
+connectors:
+  spanmetrics:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [spanmetrics]
+    logs:
+      receivers: [otlp]
+      exporters: [spanmetrics]
+    metrics:
+      receivers: [spanmetrics]
+      exporters: [debug]
+    logs/out:
+      receivers: [spanmetrics]
+      exporters: [debug]
+"#;
+    let config = load_one(text);
+    let diags = validate(&config, &FakeCatalog);
+    // traces -> metrics is supported; logs becomes nothing downstream, and nothing upstream
+    // becomes logs.
+    assert_eq!(
+        errors_of(&diags),
+        [
+            (
+                "service.pipelines.logs.exporters.0",
+                "connector `spanmetrics` cannot turn logs into metrics or logs; it supports: traces->metrics"
+            ),
+            (
+                "service.pipelines.logs/out.receivers.0",
+                "connector `spanmetrics` cannot turn traces or logs into logs; it supports: traces->metrics"
+            ),
+        ],
+        "{diags}"
+    );
+
+    let simple = load_one(
+        "receivers: {otlp: }\nexporters: {debug: }\nconnectors: {spanmetrics: }\nservice:\n  pipelines:\n    logs: {receivers: [otlp], exporters: [spanmetrics]}\n    metrics: {receivers: [spanmetrics], exporters: [debug]}\n",
+    );
+    let diags = validate(&simple, &FakeCatalog);
+    assert_eq!(
+        errors_of(&diags),
+        [
+            (
+                "service.pipelines.logs.exporters.0",
+                "connector `spanmetrics` cannot turn logs into metrics; it supports: traces->metrics"
+            ),
+            (
+                "service.pipelines.metrics.receivers.0",
+                "connector `spanmetrics` cannot turn logs into metrics; it supports: traces->metrics"
+            ),
+        ],
+        "{diags}"
+    );
+}
+
+#[test]
+fn connectors_of_unknown_type_are_reported_once() {
+    let text = "receivers: {otlp: }\nexporters: {debug: }\nconnectors: {count: }\nservice:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [count]}\n    metrics: {receivers: [count], exporters: [debug]}\n";
+    let config = load_one(text);
+    let diags = validate(&config, &FakeCatalog);
+    assert_eq!(
+        errors_of(&diags),
+        [(
+            "connectors.count",
+            "unknown connector type `count`; known types: forward, spanmetrics"
+        )],
+        "{diags}"
+    );
+}
+
+#[test]
+fn a_fan_out_through_a_connector_is_accepted() {
+    let text = r#"receivers:
+  otlp:
+processors:
+  batch:
+exporters:
+  otlp/eu:
+    endpoint: eu.example.com:4317
+  debug:
+connectors:
+  forward:
+  spanmetrics:
+service:
+  pipelines:
+    traces/a:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [forward, spanmetrics]
+    traces/b:
+      receivers: [forward]
+      exporters: [otlp/eu]
+    traces/c:
+      receivers: [forward]
+      exporters: [debug]
+    metrics:
+      receivers: [otlp, spanmetrics]
+      exporters: [debug]
+"#;
+    let config = load_one(text);
+    let diags = validate(&config, &FakeCatalog);
+    assert!(diags.items.is_empty(), "{diags}");
 }

@@ -3,13 +3,15 @@
 //!
 //! A pending batch is kept per distinct value of the configured metadata keys (one
 //! tenant's data never rides in another tenant's request). A pending batch is emitted
-//! when it reaches `send_batch_size` items or when it has waited `timeout`; emitted
-//! batches are cut to at most `send_batch_max_size` items when that is set.
+//! when it reaches `send_batch_size` or when it has waited `timeout`; emitted batches are
+//! cut to at most `send_batch_max_size` when that is set. Sizes count items, or encoded
+//! bytes with [`Sizer::Bytes`] (`sending_queue.batch.sizer: bytes`); a cut by bytes
+//! takes as many items as fit at the batch's average item size.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::{Batch, ClientMetadata};
+use crate::{Batch, ClientMetadata, Sizer};
 
 /// The `batch` processor's settings, with the Collector's defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +24,8 @@ pub struct BatcherSettings {
     pub metadata_keys: Vec<String>,
     /// How many distinct metadata combinations may be pending at once; zero means no limit.
     pub metadata_cardinality_limit: usize,
+    /// What the sizes count: items (the default) or encoded bytes.
+    pub sizer: Sizer,
 }
 
 impl Default for BatcherSettings {
@@ -32,6 +36,7 @@ impl Default for BatcherSettings {
             timeout: Duration::from_millis(200),
             metadata_keys: Vec::new(),
             metadata_cardinality_limit: 1000,
+            sizer: Sizer::Items,
         }
     }
 }
@@ -98,17 +103,20 @@ impl Batcher {
                 entry.insert(Pending { batch, deadline })
             }
         };
-        if pending.batch.item_count() >= self.settings.send_batch_size {
+        let sizer = self.settings.sizer;
+        if size(sizer, &pending.batch) >= self.settings.send_batch_size {
             let signal = pending.batch.signal();
             let mut full = std::mem::replace(&mut pending.batch, Batch::empty(signal));
             pending.deadline = deadline;
             let metadata = full.metadata().clone();
             // Keep the remainder under the limit pending only when a max size forces a cut.
             if self.settings.send_batch_max_size > 0 {
-                while full.item_count() > self.settings.send_batch_max_size {
-                    out.push(full.split_front(self.settings.send_batch_max_size));
+                let max = self.settings.send_batch_max_size;
+                while size(sizer, &full) > max {
+                    let front = full.split_front(items_within(sizer, &full, max));
+                    out.push(front);
                 }
-                if full.item_count() >= self.settings.send_batch_size {
+                if size(sizer, &full) >= self.settings.send_batch_size {
                     out.push(full);
                 } else {
                     pending.batch = full;
@@ -125,9 +133,11 @@ impl Batcher {
     /// Emits one batch, cut to the max size.
     fn emit(&self, mut batch: Batch, out: &mut Vec<Batch>) {
         let max = self.settings.send_batch_max_size;
+        let sizer = self.settings.sizer;
         if max > 0 {
-            while batch.item_count() > max {
-                out.push(batch.split_front(max));
+            while size(sizer, &batch) > max && batch.item_count() > 0 {
+                let front = batch.split_front(items_within(sizer, &batch, max));
+                out.push(front);
             }
         }
         if !batch.is_empty() {
@@ -166,6 +176,28 @@ impl Batcher {
     /// Items currently held.
     pub fn pending_items(&self) -> usize {
         self.pending.values().map(|p| p.batch.item_count()).sum()
+    }
+}
+
+/// A batch's size in the sizer's unit.
+fn size(sizer: Sizer, batch: &Batch) -> usize {
+    match sizer {
+        Sizer::Bytes => batch.encoded_len(),
+        Sizer::Items | Sizer::Requests => batch.item_count(),
+    }
+}
+
+/// How many items of `batch` to cut off so the piece is at most `max` in the sizer's
+/// unit: by items exactly, by bytes at the batch's average item size (at least one
+/// item, so a cut always progresses).
+fn items_within(sizer: Sizer, batch: &Batch, max: usize) -> usize {
+    match sizer {
+        Sizer::Bytes => {
+            let items = batch.item_count().max(1);
+            let per_item = batch.encoded_len().div_ceil(items).max(1);
+            (max / per_item).max(1)
+        }
+        Sizer::Items | Sizer::Requests => max,
     }
 }
 
@@ -267,5 +299,33 @@ mod tests {
         let mut out = Vec::new();
         b.add(spans(6), Instant::now(), &mut out).unwrap();
         assert_eq!(sizes(&out), [4, 2]);
+    }
+
+    #[test]
+    fn the_bytes_sizer_counts_encoded_bytes() {
+        let per_span = spans(10).encoded_len() / 10;
+        let mut s = settings(per_span * 25, per_span * 12);
+        s.sizer = Sizer::Bytes;
+        let mut b = Batcher::new(s);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        for _ in 0..2 {
+            b.add(spans(10), now, &mut out).unwrap();
+        }
+        assert!(
+            out.is_empty(),
+            "20 spans are under 25 spans' worth of bytes"
+        );
+        b.add(spans(10), now, &mut out).unwrap();
+        assert!(!out.is_empty());
+        for batch in &out {
+            assert!(
+                batch.encoded_len() <= per_span * 12 + 16,
+                "{}",
+                batch.encoded_len()
+            );
+        }
+        b.flush(&mut out);
+        assert_eq!(sizes(&out).iter().sum::<usize>(), 30);
     }
 }

@@ -123,11 +123,14 @@ pub trait Processor: Send {
     }
 }
 
-/// Decides, cheaply and without blocking, whether a pipeline takes more data now.
+/// Decides, cheaply and without blocking, whether a pipeline takes a batch now. It sees
+/// the batch (its size, signal and client metadata), so a gate can charge a byte budget
+/// or look at the tenant; a charge is given back through the batch's acknowledgement
+/// handles (`batch.acks()`, `Ack::on_release`), which are attached before admission.
 pub trait Admission: Send + Sync {
     /// `Err(ConsumeError::NoRoom{..})` to refuse; the receiver turns it into a
     /// retryable answer and counts the items as refused.
-    fn admit(&self) -> Result<(), crate::ConsumeError>;
+    fn admit(&self, batch: &Batch) -> Result<(), crate::ConsumeError>;
 }
 
 pub trait ProcessorFactory: Send + Sync {
@@ -142,8 +145,14 @@ pub trait ProcessorFactory: Send + Sync {
 
 // ---------------------------------------------------------------- exporters
 
-/// Encodes a batch and sends it. Queueing, retry, timeout and concurrency are the
-/// engine's (one fixed stack per exporter); `export` is one attempt.
+/// Turns batches into requests and sends them. Queueing, retry, timeout and concurrency
+/// are the engine's (one fixed stack per exporter):
+///
+/// `prepare` (once per batch: encode, compress, convert) -> queue (sized by the request)
+/// -> retry -> timeout -> [`ExportRequest::send`] (one attempt).
+///
+/// A retry sends the same request again: nothing is encoded or compressed twice, and a
+/// request that sends in parts (remote-write shards) resumes where it stopped.
 #[async_trait]
 pub trait Exporter: Send + Sync {
     /// Called once before the first export (e.g. to check a CA file).
@@ -151,11 +160,25 @@ pub trait Exporter: Send + Sync {
         Ok(())
     }
 
-    /// One attempt to deliver `batch`.
-    async fn export(&self, batch: Batch) -> Result<(), ExportError>;
+    /// Turns a batch into its request, once. An error here is permanent for the batch.
+    fn prepare(&self, batch: Batch) -> Result<Box<dyn ExportRequest>, ExportError>;
 
     /// Called after the queue has drained, before exit.
     async fn shutdown(&self) {}
+}
+
+/// One prepared request: what the queue holds and the retry loop sends.
+#[async_trait]
+pub trait ExportRequest: Send + Sync {
+    /// The items it carries, in the engine's accounting unit (spans, points, records).
+    fn items(&self) -> usize;
+
+    /// Its encoded size before compression: what the `bytes` queue sizer charges.
+    fn encoded_len(&self) -> usize;
+
+    /// One attempt. Called again, on the same request, after a retryable error; the
+    /// attempt may be cancelled at any await (the timeout), so keep progress consistent.
+    async fn send(&mut self) -> Result<(), ExportError>;
 }
 
 /// A built exporter and the settings of the engine's stack around it.
@@ -168,6 +191,91 @@ pub trait ExporterFactory: Send + Sync {
     fn info(&self) -> FactoryInfo;
     fn check(&self, config: &Value) -> Vec<ComponentProblem>;
     fn build(&self, ctx: BuildContext, config: &Value) -> Result<BuiltExporter, BuildError>;
+}
+
+// ---------------------------------------------------------------- connectors
+
+/// Given to a connector factory: one instance is built per connector id and signal
+/// pair, shared by every pipeline that exports to it.
+#[derive(Clone, Debug)]
+pub struct ConnectorBuildContext {
+    pub id: ComponentId,
+    /// The signal of the pipelines it is an exporter of.
+    pub from: Signal,
+    /// The signal of the pipelines it is a receiver of.
+    pub to: Signal,
+    /// The pipelines it feeds, in configuration order (a routing connector's targets).
+    pub downstream: Vec<PipelineId>,
+    pub telemetry: Telemetry,
+}
+
+/// Where a connector's output goes: every downstream pipeline, or one of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    All,
+    Pipeline(PipelineId),
+}
+
+/// What a connector emits while handling a batch or a deadline.
+#[derive(Debug, Default)]
+pub struct ConnectorOutput {
+    emitted: Vec<(Route, Batch)>,
+}
+
+impl ConnectorOutput {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends `batch` to every downstream pipeline.
+    pub fn to_all(&mut self, batch: Batch) {
+        self.emitted.push((Route::All, batch));
+    }
+
+    /// Sends `batch` to one downstream pipeline.
+    pub fn to_pipeline(&mut self, pipeline: PipelineId, batch: Batch) {
+        self.emitted.push((Route::Pipeline(pipeline), batch));
+    }
+
+    /// Takes what was emitted (for the engine).
+    pub fn take(&mut self) -> Vec<(Route, Batch)> {
+        std::mem::take(&mut self.emitted)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.emitted.is_empty()
+    }
+}
+
+/// The exporter of one pipeline and the receiver of others: forward, route, or turn one
+/// signal into another (span metrics). Runs in a task of its own, fed by every upstream
+/// pipeline; what it emits goes to the downstream pipelines' channels, where waiting for
+/// room is the backpressure. Items it drops on purpose are counted by it under a reason.
+pub trait Connector: Send {
+    fn consume(&mut self, batch: Batch, out: &mut ConnectorOutput);
+
+    /// When the connector next wants [`Connector::on_deadline`] called.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn on_deadline(&mut self, _now: Instant, _out: &mut ConnectorOutput) {}
+
+    /// Called at shutdown, after the last upstream batch: emit everything held.
+    fn flush(&mut self, _out: &mut ConnectorOutput) {}
+}
+
+pub trait ConnectorFactory: Send + Sync {
+    /// `signals` lists the signals it takes in; `pairs` says what each becomes.
+    fn info(&self) -> FactoryInfo;
+    /// Supported (upstream, downstream) signal pairs.
+    fn pairs(&self) -> &'static [(Signal, Signal)];
+    fn check(&self, config: &Value) -> Vec<ComponentProblem>;
+    fn build(
+        &self,
+        ctx: ConnectorBuildContext,
+        config: &Value,
+    ) -> Result<Box<dyn Connector>, BuildError>;
 }
 
 // ---------------------------------------------------------------- extensions

@@ -4,10 +4,21 @@
 //! Exporters embed these structs in their own config (serde `deny_unknown_fields` does not
 //! work through `flatten`, so each config names the three fields itself) and hand them to
 //! the engine in [`ExporterSettings`]; queueing, retrying and timing out are the engine's.
+//!
+//! The queue's keys are checked as a group, here, so every exporter refuses the same
+//! things with the same words: `storage` (no persistent queue yet), `queue_size: 0` and
+//! `num_consumers: 0` on an enabled queue, a `requests` sizer for `batch`, and a batch
+//! `max_size` below its `min_size`. Deserializing a [`QueueSettings`] runs these checks,
+//! so an exporter's `check` and `build` refuse them without calling anything: `storage`
+//! and `batch.sizer` are refused at their own key, the others at `sending_queue` (or
+//! `sending_queue.batch`) with the key named in the message, because they depend on
+//! other keys of the section. [`QueueSettings::problems`] lists the same problems with
+//! exact paths for settings built in code.
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use weir_config::{ComponentProblem, Value};
 
 use crate::duration;
 
@@ -18,6 +29,15 @@ pub struct ExporterSettings {
     pub timeout: Duration,
     pub retry: RetrySettings,
     pub queue: QueueSettings,
+}
+
+impl ExporterSettings {
+    /// Every problem with the shared settings, with paths relative to the exporter's
+    /// section (`sending_queue.queue_size`, ...). For settings an exporter builds in code;
+    /// settings read from YAML were already checked while deserializing.
+    pub fn problems(&self) -> Vec<ComponentProblem> {
+        prefixed("sending_queue", self.queue.problems())
+    }
 }
 
 impl Default for ExporterSettings {
@@ -73,8 +93,12 @@ pub enum Sizer {
 }
 
 /// `sending_queue`: the bounded queue in front of an exporter.
+///
+/// Deserializing checks the section as a group (see the module docs). `remote = "Self"`
+/// makes the derived code an inherent `QueueSettings::deserialize`, the unchecked first
+/// step of that; deserialize through the `Deserialize` trait, as serde does.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct QueueSettings {
     pub enabled: bool,
     pub num_consumers: usize,
@@ -87,6 +111,7 @@ pub struct QueueSettings {
     /// Accepted for compatibility; Weir answers clients when data is queued.
     pub wait_for_result: bool,
     /// Persistent queues are a later issue; naming a storage extension is refused.
+    #[serde(deserialize_with = "refuse_storage")]
     pub storage: Option<String>,
     /// Exporter-side batching, same meaning as the `batch` processor.
     pub batch: Option<QueueBatchSettings>,
@@ -96,6 +121,39 @@ impl QueueSettings {
     /// Whether a full queue should push back instead of dropping.
     pub fn blocks(&self) -> bool {
         self.block_on_overflow || self.blocking
+    }
+
+    /// Every problem with the section as a whole, with paths relative to it (`storage`,
+    /// `queue_size`, `batch.sizer`, ...). Empty for anything deserialization accepted.
+    ///
+    /// An exporter whose queue section has another name or shape (such as
+    /// `remote_write_queue`) can build a `QueueSettings` from it, without clamping, and
+    /// report these under its own key with [`prefixed`].
+    pub fn problems(&self) -> Vec<ComponentProblem> {
+        let mut problems = Vec::new();
+        if self.storage.is_some() {
+            problems.push(problem(&["storage"], STORAGE_REFUSED));
+        }
+        if self.enabled {
+            if self.queue_size == 0 {
+                problems.push(problem(&["queue_size"], QUEUE_SIZE_ZERO));
+            }
+            if self.num_consumers == 0 {
+                problems.push(problem(&["num_consumers"], NUM_CONSUMERS_ZERO));
+            }
+        }
+        if let Some(batch) = &self.batch {
+            problems.extend(prefixed("batch", batch.problems()));
+        }
+        problems
+    }
+}
+
+impl<'de> Deserialize<'de> for QueueSettings {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The inherent `deserialize` that `remote = "Self"` derives: shape only.
+        let settings = QueueSettings::deserialize(deserializer)?;
+        refuse_problems(settings, QueueSettings::problems)
     }
 }
 
@@ -116,14 +174,46 @@ impl Default for QueueSettings {
 }
 
 /// `sending_queue.batch`: `flush_timeout`, `min_size`, `max_size`, `sizer`.
+///
+/// Deserializing refuses a `requests` sizer (at `sizer`) and a `max_size` below
+/// `min_size` (at the section).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct QueueBatchSettings {
     #[serde(with = "duration")]
     pub flush_timeout: Duration,
     pub min_size: usize,
+    /// Zero means no limit.
     pub max_size: usize,
+    /// `items` or `bytes`, as in the Collector.
+    #[serde(deserialize_with = "batch_sizer")]
     pub sizer: Sizer,
+}
+
+impl QueueBatchSettings {
+    /// Every problem with the section, with paths relative to it.
+    pub fn problems(&self) -> Vec<ComponentProblem> {
+        let mut problems = Vec::new();
+        if self.sizer == Sizer::Requests {
+            problems.push(problem(&["sizer"], BATCH_SIZER_REQUESTS));
+        }
+        if self.max_size != 0 && self.max_size < self.min_size {
+            let message = format!(
+                "`max_size` ({}) must be 0 (no limit) or at least `min_size` ({})",
+                self.max_size, self.min_size
+            );
+            problems.push(problem(&["max_size"], message));
+        }
+        problems
+    }
+}
+
+impl<'de> Deserialize<'de> for QueueBatchSettings {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The inherent `deserialize` that `remote = "Self"` derives: shape only.
+        let settings = QueueBatchSettings::deserialize(deserializer)?;
+        refuse_problems(settings, QueueBatchSettings::problems)
+    }
 }
 
 impl Default for QueueBatchSettings {
@@ -134,6 +224,86 @@ impl Default for QueueBatchSettings {
             max_size: 0,
             sizer: Sizer::Items,
         }
+    }
+}
+
+const STORAGE_REFUSED: &str =
+    "persistent queues are not implemented yet; remove sending_queue.storage";
+const QUEUE_SIZE_ZERO: &str = "`queue_size` must be at least 1 while the queue is enabled (a \
+     queue that holds nothing drops everything); to send without a queue, set `enabled: false`";
+const NUM_CONSUMERS_ZERO: &str = "`num_consumers` must be at least 1 while the queue is \
+     enabled (with no consumer nothing is sent); to send without a queue, set `enabled: false`";
+/// The advice both zero messages end with, given once when they are reported together.
+const DISABLE_HINT: &str = "; to send without a queue, set `enabled: false`";
+const BATCH_SIZER_REQUESTS: &str =
+    "`requests` cannot size a batch; use `items` (the default) or `bytes`";
+
+/// `problems` with `key` put in front of each path: for reporting a section's problems
+/// from the section that holds it (`prefixed("sending_queue", queue.problems())`).
+pub fn prefixed(key: &str, problems: Vec<ComponentProblem>) -> Vec<ComponentProblem> {
+    problems
+        .into_iter()
+        .map(|mut p| {
+            p.path.insert(0, key.to_string());
+            p
+        })
+        .collect()
+}
+
+fn problem(path: &[&str], message: impl Into<String>) -> ComponentProblem {
+    ComponentProblem {
+        path: path.iter().map(|s| s.to_string()).collect(),
+        message: message.into(),
+        suggestion: None,
+    }
+}
+
+/// `settings`, or a deserialization error naming every one of its `problems` (the error
+/// lands at the section's own path, so each message names its key).
+fn refuse_problems<T, E: serde::de::Error>(
+    settings: T,
+    problems: fn(&T) -> Vec<ComponentProblem>,
+) -> Result<T, E> {
+    let problems = problems(&settings);
+    if problems.is_empty() {
+        return Ok(settings);
+    }
+    let mut hint = false;
+    let messages: Vec<String> = problems
+        .into_iter()
+        .map(|p| match p.message.strip_suffix(DISABLE_HINT) {
+            Some(message) => {
+                hint = true;
+                message.to_string()
+            }
+            None => p.message,
+        })
+        .collect();
+    let mut message = messages.join("; ");
+    if hint {
+        message.push_str(DISABLE_HINT);
+    }
+    Err(E::custom(message))
+}
+
+/// `storage`: absent or null only, until a persistent queue exists.
+fn refuse_storage<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => Err(serde::de::Error::custom(STORAGE_REFUSED)),
+    }
+}
+
+/// `batch.sizer`: `items` or `bytes`.
+fn batch_sizer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Sizer, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.as_str() {
+        "items" => Ok(Sizer::Items),
+        "bytes" => Ok(Sizer::Bytes),
+        "requests" => Err(serde::de::Error::custom(BATCH_SIZER_REQUESTS)),
+        other => Err(serde::de::Error::custom(format!(
+            "unknown sizer `{other}`; use `items` or `bytes`"
+        ))),
     }
 }
 
@@ -149,5 +319,200 @@ mod tests {
         let r: RetrySettings = serde_yaml_ng::from_str("initial_interval: 100ms").unwrap();
         assert_eq!(r.initial_interval, Duration::from_millis(100));
         assert_eq!(r.max_interval, Duration::from_secs(30));
+        assert!(q.problems().is_empty());
+        assert!(ExporterSettings::default().problems().is_empty());
+    }
+
+    /// An exporter's section, as exporters embed the shared settings.
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    #[allow(dead_code)]
+    struct Section {
+        endpoint: String,
+        sending_queue: QueueSettings,
+    }
+
+    /// The debug exporter's shape: the queue is optional.
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    #[allow(dead_code)]
+    struct OptionalQueue {
+        sending_queue: Option<QueueSettings>,
+    }
+
+    fn section(yaml: &str) -> Result<Section, ComponentProblem> {
+        let value: Value = serde_yaml_ng::from_str(yaml).unwrap();
+        crate::config::parse(&value)
+    }
+
+    fn refused(yaml: &str) -> ComponentProblem {
+        section(yaml).expect_err("refused")
+    }
+
+    fn queue(yaml: &str) -> QueueSettings {
+        section(yaml).expect("accepted").sending_queue
+    }
+
+    #[test]
+    fn storage_is_refused_at_its_key() {
+        let p = refused("sending_queue:\n  storage: file_storage/queue");
+        assert_eq!(p.path, ["sending_queue", "storage"]);
+        assert_eq!(
+            p.message,
+            "persistent queues are not implemented yet; remove sending_queue.storage"
+        );
+        // Refused whatever it holds, and also on a disabled queue.
+        let p = refused("sending_queue:\n  enabled: false\n  storage: {}");
+        assert_eq!(p.path, ["sending_queue", "storage"]);
+        // Null is no storage.
+        assert_eq!(queue("sending_queue:\n  storage:").storage, None);
+        // Through `Option`, as the debug exporter holds it.
+        let value: Value = serde_yaml_ng::from_str("sending_queue: {storage: x}").unwrap();
+        let p = crate::config::parse::<OptionalQueue>(&value).expect_err("refused");
+        assert_eq!(p.path, ["sending_queue", "storage"]);
+    }
+
+    #[test]
+    fn zero_queue_size_and_consumers_are_errors_on_an_enabled_queue() {
+        let p = refused("sending_queue:\n  queue_size: 0");
+        assert_eq!(p.path, ["sending_queue"]);
+        assert!(
+            p.message
+                .starts_with("`queue_size` must be at least 1 while the queue is enabled"),
+            "{}",
+            p.message
+        );
+        assert!(p.message.contains("set `enabled: false`"), "{}", p.message);
+
+        let p = refused("sending_queue:\n  num_consumers: 0\n  enabled: true");
+        assert_eq!(p.path, ["sending_queue"]);
+        assert!(
+            p.message.starts_with("`num_consumers` must be at least 1"),
+            "{}",
+            p.message
+        );
+
+        // Both at once: one message naming both keys, with the advice once.
+        let p = refused("sending_queue: {queue_size: 0, num_consumers: 0}");
+        assert!(
+            p.message.contains("`queue_size`") && p.message.contains("`num_consumers`"),
+            "{}",
+            p.message
+        );
+        assert_eq!(
+            p.message.matches("enabled: false").count(),
+            1,
+            "{}",
+            p.message
+        );
+
+        // A disabled queue is not used: its sizes do not matter (as in the Collector),
+        // wherever `enabled` is written.
+        let q = queue("sending_queue:\n  queue_size: 0\n  num_consumers: 0\n  enabled: false");
+        assert!(!q.enabled);
+        let q = queue("sending_queue: {queue_size: 1, num_consumers: 1}");
+        assert_eq!((q.queue_size, q.num_consumers), (1, 1));
+    }
+
+    #[test]
+    fn batch_sizer_is_items_or_bytes() {
+        let q = queue("sending_queue:\n  batch:\n    sizer: bytes\n    min_size: 1000");
+        let batch = q.batch.expect("batch");
+        assert_eq!(batch.sizer, Sizer::Bytes);
+        assert_eq!(batch.min_size, 1000);
+        let q = queue("sending_queue: {batch: {sizer: items}}");
+        assert_eq!(q.batch.map(|b| b.sizer), Some(Sizer::Items));
+        // The default is items.
+        let q = queue("sending_queue: {batch: {}}");
+        assert_eq!(q.batch.map(|b| b.sizer), Some(Sizer::Items));
+
+        let p = refused("sending_queue:\n  batch:\n    sizer: requests");
+        assert_eq!(p.path, ["sending_queue", "batch", "sizer"]);
+        assert_eq!(
+            p.message,
+            "`requests` cannot size a batch; use `items` (the default) or `bytes`"
+        );
+        let p = refused("sending_queue: {batch: {sizer: spans}}");
+        assert_eq!(p.path, ["sending_queue", "batch", "sizer"]);
+        assert_eq!(p.message, "unknown sizer `spans`; use `items` or `bytes`");
+
+        // The queue's own sizer keeps all three values.
+        let q = queue("sending_queue: {sizer: requests, batch: {sizer: bytes}}");
+        assert_eq!(q.sizer, Sizer::Requests);
+    }
+
+    #[test]
+    fn batch_max_size_below_min_size_is_refused() {
+        let p = refused("sending_queue: {batch: {min_size: 10, max_size: 5}}");
+        assert_eq!(p.path, ["sending_queue", "batch"]);
+        assert_eq!(
+            p.message,
+            "`max_size` (5) must be 0 (no limit) or at least `min_size` (10)"
+        );
+        let q = queue("sending_queue: {batch: {min_size: 10, max_size: 0}}");
+        assert_eq!(q.batch.map(|b| b.max_size), Some(0));
+        let q = queue("sending_queue: {batch: {min_size: 10, max_size: 10}}");
+        assert_eq!(q.batch.map(|b| b.max_size), Some(10));
+    }
+
+    #[test]
+    fn unknown_keys_keep_their_exact_path() {
+        let p = refused("sending_queue:\n  queue_sise: 3");
+        assert_eq!(p.path, ["sending_queue", "queue_sise"]);
+        assert_eq!(p.suggestion.as_deref(), Some("queue_size"));
+        let p = refused("sending_queue:\n  batch:\n    min_sise: 3");
+        assert_eq!(p.path, ["sending_queue", "batch", "min_sise"]);
+    }
+
+    #[test]
+    fn problems_of_settings_built_in_code_have_exact_paths() {
+        let settings = ExporterSettings {
+            queue: QueueSettings {
+                queue_size: 0,
+                num_consumers: 0,
+                storage: Some("file_storage".into()),
+                batch: Some(QueueBatchSettings {
+                    sizer: Sizer::Requests,
+                    min_size: 4,
+                    max_size: 2,
+                    ..QueueBatchSettings::default()
+                }),
+                ..QueueSettings::default()
+            },
+            ..ExporterSettings::default()
+        };
+        let paths: Vec<String> = settings
+            .problems()
+            .iter()
+            .map(|p| p.path.join("."))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "sending_queue.storage",
+                "sending_queue.queue_size",
+                "sending_queue.num_consumers",
+                "sending_queue.batch.sizer",
+                "sending_queue.batch.max_size",
+            ]
+        );
+        // A disabled queue's sizes are not checked.
+        let disabled = QueueSettings {
+            enabled: false,
+            queue_size: 0,
+            num_consumers: 0,
+            ..QueueSettings::default()
+        };
+        assert!(disabled.problems().is_empty());
+        // Reported under another section's key.
+        let other = prefixed(
+            "remote_write_queue",
+            QueueSettings {
+                num_consumers: 0,
+                ..QueueSettings::default()
+            }
+            .problems(),
+        );
+        assert_eq!(other[0].path, ["remote_write_queue", "num_consumers"]);
     }
 }

@@ -8,10 +8,13 @@
 //! - [`Batch`]: one signal's in-flight data. Its representation is private; components
 //!   use its methods, so the zero-copy representation described in DESIGN.md can replace
 //!   the decoded one without touching them.
-//! - [`Receiver`], [`Processor`], [`Exporter`], [`Extension`] and their factories.
+//! - [`Receiver`], [`Processor`], [`Exporter`] (with its [`ExportRequest`]),
+//!   [`Connector`], [`Extension`] and their factories.
+//! - [`Ack`]: the acknowledgement handle every admitted batch carries.
 //! - [`ExportError`]: retryable (with an optional delay) or permanent.
 //! - [`telemetry::Telemetry`]: self-metrics with the Collector's names.
 
+pub mod ack;
 pub mod attributes;
 pub mod batch;
 pub mod batcher;
@@ -25,12 +28,14 @@ pub mod registry;
 pub mod telemetry;
 pub mod tls;
 
+pub use ack::{Ack, AckReceipt, AckSummary, Acks, Outcome};
 pub use batch::{Batch, ClientMetadata, DecodeError};
 pub use batcher::{Batcher, BatcherSettings};
 pub use component::{
-    Admission, BuildContext, BuiltExporter, Exporter, ExporterFactory, Extension, ExtensionContext,
+    Admission, BuildContext, BuiltExporter, Connector, ConnectorBuildContext, ConnectorFactory,
+    ConnectorOutput, ExportRequest, Exporter, ExporterFactory, Extension, ExtensionContext,
     ExtensionFactory, FactoryInfo, HealthState, Processor, ProcessorBuildContext, ProcessorFactory,
-    Receiver, ReceiverContext, ReceiverFactory, RunningComponent, Stability,
+    Receiver, ReceiverContext, ReceiverFactory, Route, RunningComponent, Stability,
 };
 pub use error::{BuildError, ConsumeError, ExportError, StartError};
 pub use exporter_settings::{ExporterSettings, QueueSettings, RetrySettings, Sizer};

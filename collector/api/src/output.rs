@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
+use crate::ack::{Ack, AckReceipt, AckSummary};
 use crate::telemetry::{ReceiverCounters, Telemetry};
 use crate::{Batch, ComponentId, ConsumeError, Signal};
 
@@ -110,8 +111,28 @@ impl ReceiverOutput {
     }
 
     /// Hands a batch to every pipeline of its signal. Counts the items as accepted or
-    /// refused. An empty batch is accepted without being sent.
+    /// refused. An empty batch is accepted without being sent. The receiver's answer
+    /// can go out now: the data is admitted (end-to-end acknowledgement is
+    /// [`ReceiverOutput::send_acknowledged`]).
     pub async fn send(&self, batch: Batch) -> Result<(), ConsumeError> {
+        self.admit(batch).await.map(drop)
+    }
+
+    /// [`ReceiverOutput::send`], then waits until every copy of the data has an outcome
+    /// (delivered, dropped on purpose, or failed) and returns their summary. For
+    /// receivers that answer only once data is delivered (or, later, persisted).
+    pub async fn send_acknowledged(&self, batch: Batch) -> Result<AckSummary, ConsumeError> {
+        match self.admit(batch).await? {
+            Some(receipt) => Ok(receipt.released().await),
+            None => Ok(AckSummary {
+                delivered: true,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Attaches the acknowledgement handle and hands the batch to the consumer.
+    async fn admit(&self, mut batch: Batch) -> Result<Option<AckReceipt>, ConsumeError> {
         let signal = batch.signal();
         let items = batch.item_count() as u64;
         let counters = self.counters().signal(signal);
@@ -120,12 +141,14 @@ impl ReceiverOutput {
             return Err(ConsumeError::NoPipeline(signal));
         };
         if items == 0 {
-            return Ok(());
+            return Ok(None);
         }
+        let (ack, receipt) = Ack::new(items, batch.encoded_len() as u64, &counters.in_flight);
+        batch.attach_ack(ack);
         match consumer.consume(batch).await {
             Ok(()) => {
                 counters.accepted.inc_by(items);
-                Ok(())
+                Ok(Some(receipt))
             }
             Err(err) => {
                 counters.refused.inc_by(items);

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::component::{ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory};
+use crate::component::{
+    ConnectorFactory, ExporterFactory, ExtensionFactory, ProcessorFactory, ReceiverFactory,
+};
 use crate::{FactoryInfo, Kind};
 
 /// Factories by kind.
@@ -13,6 +15,7 @@ pub struct Registry {
     pub processors: Vec<Arc<dyn ProcessorFactory>>,
     pub exporters: Vec<Arc<dyn ExporterFactory>>,
     pub extensions: Vec<Arc<dyn ExtensionFactory>>,
+    pub connectors: Vec<Arc<dyn ConnectorFactory>>,
 }
 
 fn matches(info: &FactoryInfo, type_name: &str) -> bool {
@@ -44,14 +47,20 @@ impl Registry {
             .find(|f| matches(&f.info(), type_name))
     }
 
-    /// The info of a type of any kind (connectors have none yet).
+    pub fn connector(&self, type_name: &str) -> Option<&Arc<dyn ConnectorFactory>> {
+        self.connectors
+            .iter()
+            .find(|f| matches(&f.info(), type_name))
+    }
+
+    /// The info of a type of any kind.
     pub fn info(&self, kind: Kind, type_name: &str) -> Option<FactoryInfo> {
         match kind {
             Kind::Receiver => self.receiver(type_name).map(|f| f.info()),
             Kind::Processor => self.processor(type_name).map(|f| f.info()),
             Kind::Exporter => self.exporter(type_name).map(|f| f.info()),
             Kind::Extension => self.extension(type_name).map(|f| f.info()),
-            Kind::Connector => None,
+            Kind::Connector => self.connector(type_name).map(|f| f.info()),
         }
     }
 
@@ -61,6 +70,7 @@ impl Registry {
         all.extend(self.receivers.iter().map(|f| (Kind::Receiver, f.info())));
         all.extend(self.processors.iter().map(|f| (Kind::Processor, f.info())));
         all.extend(self.exporters.iter().map(|f| (Kind::Exporter, f.info())));
+        all.extend(self.connectors.iter().map(|f| (Kind::Connector, f.info())));
         all.extend(self.extensions.iter().map(|f| (Kind::Extension, f.info())));
         all
     }

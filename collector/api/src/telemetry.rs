@@ -128,6 +128,25 @@ impl Telemetry {
                     ),
                     &l,
                 ),
+                in_flight: {
+                    let l = [
+                        ("receiver", receiver),
+                        ("transport", transport),
+                        ("otel_signal", signal.as_str()),
+                    ];
+                    crate::ack::InFlight {
+                        items: self.gauge(
+                            "weir_in_flight_items",
+                            "Items admitted and not yet released (delivered, dropped or failed)",
+                            &l,
+                        ),
+                        bytes: self.gauge(
+                            "weir_in_flight_bytes",
+                            "Encoded bytes admitted and not yet released",
+                            &l,
+                        ),
+                    }
+                },
             }
         };
         ReceiverCounters {
@@ -234,6 +253,8 @@ impl Telemetry {
 pub struct SignalCounters {
     pub accepted: Counter,
     pub refused: Counter,
+    /// Data admitted through this receiver and transport, not yet released.
+    pub in_flight: crate::ack::InFlight,
 }
 
 /// A receiver's counters for one transport, fetched once.

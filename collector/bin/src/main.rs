@@ -11,7 +11,7 @@ mod logging;
 use std::process::ExitCode;
 
 use clap::Parser;
-use weir_config::{Config, Diagnostics, LoadOptions, Severity, Source};
+use weir_config::{Config, Diagnostics, Kind, LoadOptions, Severity, Source};
 
 use cli::{Cli, Command, ConfigArgs};
 
@@ -115,7 +115,19 @@ fn components() -> ExitCode {
         .all()
         .into_iter()
         .map(|(kind, info)| {
-            let signals: Vec<&str> = info.signals.iter().map(|s| s.as_str()).collect();
+            // A connector's signals are its (upstream -> downstream) pairs.
+            let signals: Vec<String> = match registry.connector(info.type_name) {
+                Some(connector) if kind == Kind::Connector => connector
+                    .pairs()
+                    .iter()
+                    .map(|(from, to)| format!("{}->{}", from.as_str(), to.as_str()))
+                    .collect(),
+                _ => info
+                    .signals
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect(),
+            };
             let mut name = info.type_name.to_string();
             if !info.aliases.is_empty() {
                 name = format!("{name} ({})", info.aliases.join(", "));

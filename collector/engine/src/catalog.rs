@@ -35,8 +35,15 @@ impl weir_config::Catalog for RegistryCatalog<'_> {
             Kind::Processor => self.0.processor(type_name).map(|f| f.check(section)),
             Kind::Exporter => self.0.exporter(type_name).map(|f| f.check(section)),
             Kind::Extension => self.0.extension(type_name).map(|f| f.check(section)),
-            Kind::Connector => None,
+            Kind::Connector => self.0.connector(type_name).map(|f| f.check(section)),
         }
         .unwrap_or_default()
+    }
+
+    fn connector_pairs(&self, type_name: &'static str) -> &'static [(Signal, Signal)] {
+        self.0
+            .connector(type_name)
+            .map(|f| f.pairs())
+            .unwrap_or(&[])
     }
 }

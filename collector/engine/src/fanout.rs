@@ -36,7 +36,7 @@ impl Fanout {
 impl Consumer for Fanout {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
         for gate in &self.gates {
-            gate.admit()?;
+            gate.admit(&batch)?;
         }
         let mut permits = Vec::with_capacity(self.pipelines.len());
         for pipeline in &self.pipelines {

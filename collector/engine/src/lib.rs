@@ -9,6 +9,7 @@
 
 mod build;
 mod catalog;
+mod connector;
 mod exporter;
 mod fanout;
 mod pipeline;

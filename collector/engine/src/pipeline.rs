@@ -1,6 +1,7 @@
-//! One pipeline at run time: a task that takes batches from its receivers' fan-out, runs
-//! its processors inline (no channel hop per processor), and hands the result to each of
-//! its exporters' inputs.
+//! One pipeline at run time: a task that takes batches from its receivers' fan-out (and
+//! from the connectors it receives from), runs its processors inline (no channel hop per
+//! processor), and hands the result to each of its outputs: exporters' inputs and
+//! connectors' channels.
 //!
 //! Time-driven processors (batch) say when they next need waking; the task sleeps until
 //! the earliest such deadline or the next batch, whichever comes first.
@@ -10,7 +11,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use weir_api::telemetry::ProcessorCounters;
-use weir_api::{Batch, PipelineId, Processor};
+use weir_api::{Batch, ComponentId, Outcome, PipelineId, Processor};
 
 use crate::exporter::{sleep_until_opt, ExporterInput};
 
@@ -22,11 +23,39 @@ pub struct Stage {
     pub counters: ProcessorCounters,
 }
 
+/// Where a pipeline's output goes.
+pub enum Output {
+    Exporter(ExporterInput),
+    /// A connector's input channel; waiting for room there is backpressure.
+    Connector {
+        id: ComponentId,
+        tx: mpsc::Sender<Batch>,
+    },
+}
+
+impl Output {
+    async fn send(&self, batch: Batch) {
+        match self {
+            Output::Exporter(exporter) => exporter.send(batch).await,
+            Output::Connector { id, tx } => {
+                if let Err(mpsc::error::SendError(batch)) = tx.send(batch).await {
+                    batch.record_outcome(Outcome::Failed);
+                    tracing::error!(connector = %id, items = batch.item_count(),
+                        "connector stopped before its upstream pipeline drained; data dropped");
+                }
+            }
+        }
+    }
+}
+
 pub struct PipelineRuntime {
     pub id: PipelineId,
     pub input: mpsc::Receiver<Batch>,
     pub stages: Vec<Stage>,
-    pub exporters: Vec<ExporterInput>,
+    pub outputs: Vec<Output>,
+    /// Its place in the shutdown order: 0 when fed only by receivers, else one more
+    /// than the deepest pipeline upstream of its connectors.
+    pub level: usize,
 }
 
 impl PipelineRuntime {
@@ -92,13 +121,13 @@ impl PipelineRuntime {
             if batch.is_empty() {
                 continue;
             }
-            let last = self.exporters.len().saturating_sub(1);
-            for (index, exporter) in self.exporters.iter().enumerate() {
+            let last = self.outputs.len().saturating_sub(1);
+            for (index, output) in self.outputs.iter().enumerate() {
                 if index == last {
-                    exporter.send(batch).await;
+                    output.send(batch).await;
                     break;
                 }
-                exporter.send(batch.clone()).await;
+                output.send(batch.clone()).await;
             }
         }
     }

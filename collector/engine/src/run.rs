@@ -1,13 +1,16 @@
 //! Run: start in dependency order, serve until told to stop, stop in reverse order.
 //!
-//! Start: self-metrics, extensions, exporters (workers), pipelines, receivers last, so
-//! nothing is accepted before there is somewhere to put it. Any start failure stops what
-//! already started and is returned with the component's name.
+//! Start: self-metrics, extensions, exporters (workers), then pipelines and connectors in
+//! reverse topological order (downstream first), receivers last, so nothing is accepted
+//! before there is somewhere to put it. Any start failure stops what already started and
+//! is returned with the component's name.
 //!
 //! Shutdown (SIGTERM/SIGINT): health turns to "shutting down"; receivers stop accepting
-//! and finish in-flight requests; pipelines drain what was admitted and flush their
-//! processors; exporter queues drain until the deadline; whatever is left is counted
-//! as failed and logged with its count.
+//! and finish in-flight requests; pipelines drain in topological order, level by level:
+//! a level's pipelines drain what was admitted and flush their processors, then the
+//! connectors they feed flush, and only then does the next level close its input, so no
+//! item meets a closed channel. Exporter queues drain until the deadline; whatever is
+//! left is counted as failed and logged with its count.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -38,7 +41,8 @@ pub async fn run(
 ) -> Result<RunReport, StartError> {
     let Graph {
         receivers,
-        pipelines,
+        mut pipelines,
+        mut connectors,
         mut exporters,
         extensions,
         telemetry,
@@ -47,7 +51,6 @@ pub async fn run(
     let (health_tx, health_rx) = watch::channel(HealthState::Starting);
     let background = CancellationToken::new();
     let receivers_stop = CancellationToken::new();
-    let pipelines_drain = CancellationToken::new();
     let mut background_tasks = JoinSet::new();
 
     if let Some(address) = &metrics_address {
@@ -80,9 +83,20 @@ pub async fn run(
         }
     }
 
-    let mut pipeline_tasks = JoinSet::new();
+    // Level by level, downstream first. Each level has its own drain token and tasks.
+    let depth = pipelines.iter().map(|p| p.level + 1).max().unwrap_or(0);
+    let drains: Vec<CancellationToken> = (0..depth).map(|_| CancellationToken::new()).collect();
+    let mut pipeline_tasks: Vec<JoinSet<()>> = (0..depth).map(|_| JoinSet::new()).collect();
+    let mut connector_tasks: Vec<JoinSet<()>> = (0..depth).map(|_| JoinSet::new()).collect();
+    pipelines.sort_by_key(|p| std::cmp::Reverse(p.level));
+    connectors.sort_by_key(|c| std::cmp::Reverse(c.level));
     for pipeline in pipelines {
-        pipeline_tasks.spawn(pipeline.run(pipelines_drain.clone()));
+        let level = pipeline.level;
+        pipeline_tasks[level].spawn(pipeline.run(drains[level].clone()));
+    }
+    for connector in connectors {
+        let level = connector.level.min(depth.saturating_sub(1));
+        connector_tasks[level].spawn(connector.run());
     }
 
     let mut receiver_tasks = JoinSet::new();
@@ -127,14 +141,20 @@ pub async fn run(
         receiver_tasks.abort_all();
     }
 
-    pipelines_drain.cancel();
     let pipelines_done = tokio::time::timeout_at(deadline.into(), async {
-        while pipeline_tasks.join_next().await.is_some() {}
+        for level in 0..depth {
+            drains[level].cancel();
+            while pipeline_tasks[level].join_next().await.is_some() {}
+            // The connectors this level feeds end once their upstream pipelines have.
+            while connector_tasks[level].join_next().await.is_some() {}
+        }
     })
     .await;
     if pipelines_done.is_err() {
         tracing::warn!("pipelines did not drain before the shutdown deadline");
-        pipeline_tasks.abort_all();
+        for tasks in pipeline_tasks.iter_mut().chain(connector_tasks.iter_mut()) {
+            tasks.abort_all();
+        }
     }
 
     let mut report = RunReport::default();

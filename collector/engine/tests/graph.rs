@@ -14,15 +14,22 @@ use weir_api::component::BuiltExporter;
 use weir_api::telemetry::Telemetry;
 use weir_api::*;
 
-/// A receiver that sends the batches a test pushes into a channel.
+/// What an acknowledging receiver saw for one batch: its name, the summary at release,
+/// and whether every sink had already handled the batch when it was released.
+type Released = Arc<Mutex<Vec<(String, AckSummary, bool)>>>;
+
+/// A receiver that sends the batches a test pushes into a channel. As type `acked`, it
+/// awaits each batch's acknowledgement (in a task per batch) and records the release.
 struct ScriptedReceiverFactory {
     script: Arc<Mutex<Option<tokio::sync::mpsc::Receiver<Batch>>>>,
     results: Arc<Mutex<Vec<Result<(), ConsumeError>>>>,
+    acked: Option<(Released, Sinks)>,
 }
 
 struct ScriptedReceiver {
     script: Arc<Mutex<Option<tokio::sync::mpsc::Receiver<Batch>>>>,
     results: Arc<Mutex<Vec<Result<(), ConsumeError>>>>,
+    acked: Option<(Released, Sinks)>,
 }
 
 #[async_trait]
@@ -30,19 +37,40 @@ impl Receiver for ScriptedReceiver {
     async fn start(self: Box<Self>, ctx: ReceiverContext) -> Result<RunningComponent, StartError> {
         let mut rx = self.script.lock().unwrap().take().expect("one receiver");
         let results = self.results.clone();
+        let acked = self.acked.clone();
         Ok(Box::pin(async move {
+            let mut waiting = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
                     batch = rx.recv() => match batch {
-                        Some(batch) => {
-                            let result = ctx.output.send(batch).await;
-                            results.lock().unwrap().push(result);
-                        }
+                        Some(batch) => match &acked {
+                            None => {
+                                let result = ctx.output.send(batch).await;
+                                results.lock().unwrap().push(result);
+                            }
+                            Some((released, sinks)) => {
+                                let name = batch
+                                    .spans()
+                                    .next()
+                                    .map(|(_, _, s)| s.name().to_string())
+                                    .unwrap_or_default();
+                                let output = ctx.output.clone();
+                                let (released, sinks) = (released.clone(), sinks.clone());
+                                waiting.spawn(async move {
+                                    let summary = output.send_acknowledged(batch).await.unwrap();
+                                    let everywhere = sinks.lock().unwrap().iter().all(|(_, sink)| {
+                                        sink.names.lock().unwrap().contains(&name)
+                                    });
+                                    released.lock().unwrap().push((name, summary, everywhere));
+                                });
+                            }
+                        },
                         None => break,
                     },
                     _ = ctx.shutdown.cancelled() => break,
                 }
             }
+            while waiting.join_next().await.is_some() {}
         }))
     }
 }
@@ -64,7 +92,48 @@ impl ReceiverFactory for ScriptedReceiverFactory {
         Ok(Box::new(ScriptedReceiver {
             script: self.script.clone(),
             results: self.results.clone(),
+            acked: self.acked.clone(),
         }))
+    }
+}
+
+/// A forward connector (the real one is a component; the engine's tests do not depend on
+/// components).
+struct TestForwardFactory;
+struct TestForward;
+
+impl Connector for TestForward {
+    fn consume(&mut self, batch: Batch, out: &mut ConnectorOutput) {
+        out.to_all(batch);
+    }
+}
+
+impl ConnectorFactory for TestForwardFactory {
+    fn info(&self) -> FactoryInfo {
+        FactoryInfo {
+            type_name: "forward",
+            aliases: &[],
+            signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
+            stability: Stability::Development,
+            description: "test",
+        }
+    }
+    fn pairs(&self) -> &'static [(Signal, Signal)] {
+        &[
+            (Signal::Traces, Signal::Traces),
+            (Signal::Metrics, Signal::Metrics),
+            (Signal::Logs, Signal::Logs),
+        ]
+    }
+    fn check(&self, _config: &Value) -> Vec<ComponentProblem> {
+        Vec::new()
+    }
+    fn build(
+        &self,
+        _ctx: ConnectorBuildContext,
+        _config: &Value,
+    ) -> Result<Box<dyn Connector>, BuildError> {
+        Ok(Box::new(TestForward))
     }
 }
 
@@ -76,21 +145,74 @@ type Sinks = Arc<Mutex<Vec<(ComponentId, Arc<Sink>)>>>;
 struct Sink {
     items: AtomicUsize,
     batch_sizes: Mutex<Vec<usize>>,
+    /// Span names delivered (the tests name spans after the batch they came in).
+    names: Mutex<Vec<String>>,
     dead: AtomicBool,
     fail_retryable: AtomicBool,
+    fail_permanent: AtomicBool,
+    /// Requests prepared (encoded) and attempts sent.
+    prepared: AtomicUsize,
+    attempts: AtomicUsize,
+}
+
+/// The exporter the engine holds: prepares a request per batch.
+struct SinkExporter(Arc<Sink>);
+
+/// What `prepare` made: the batch's item count and span names.
+struct SinkRequest {
+    sink: Arc<Sink>,
+    items: usize,
+    names: Vec<String>,
 }
 
 #[async_trait]
-impl Exporter for Sink {
-    async fn export(&self, batch: Batch) -> Result<(), ExportError> {
-        if self.dead.load(Ordering::SeqCst) {
+impl Exporter for SinkExporter {
+    fn prepare(&self, batch: Batch) -> Result<Box<dyn ExportRequest>, ExportError> {
+        self.0.prepared.fetch_add(1, Ordering::SeqCst);
+        let names = batch
+            .spans()
+            .map(|(_, _, span)| span.name().to_string())
+            .collect();
+        Ok(Box::new(SinkRequest {
+            sink: self.0.clone(),
+            items: batch.item_count(),
+            names,
+        }))
+    }
+}
+
+#[async_trait]
+impl ExportRequest for SinkRequest {
+    fn items(&self) -> usize {
+        self.items
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.items * 10
+    }
+
+    async fn send(&mut self) -> Result<(), ExportError> {
+        let sink = &self.sink;
+        sink.attempts.fetch_add(1, Ordering::SeqCst);
+        if sink.dead.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
-        if self.fail_retryable.load(Ordering::SeqCst) {
+        if sink.fail_retryable.load(Ordering::SeqCst) {
             return Err(ExportError::retryable("down"));
         }
-        self.items.fetch_add(batch.item_count(), Ordering::SeqCst);
-        self.batch_sizes.lock().unwrap().push(batch.item_count());
+        if sink.fail_permanent.load(Ordering::SeqCst) {
+            sink.names
+                .lock()
+                .unwrap()
+                .extend(self.names.iter().cloned());
+            return Err(ExportError::permanent("refused"));
+        }
+        sink.items.fetch_add(self.items, Ordering::SeqCst);
+        sink.batch_sizes.lock().unwrap().push(self.items);
+        sink.names
+            .lock()
+            .unwrap()
+            .extend(self.names.iter().cloned());
         Ok(())
     }
 }
@@ -126,7 +248,7 @@ impl ExporterFactory for SinkFactory {
         (self.prepare)(&sink);
         self.sinks.lock().unwrap().push((ctx.id, sink.clone()));
         Ok(BuiltExporter {
-            exporter: sink,
+            exporter: Arc::new(SinkExporter(sink)),
             settings: ExporterSettings {
                 timeout: Duration::from_secs(60),
                 retry: parsed.retry_on_failure,
@@ -134,6 +256,23 @@ impl ExporterFactory for SinkFactory {
             },
         })
     }
+}
+
+/// `n` spans, each named `name`.
+fn named_spans(name: &str, n: usize) -> Batch {
+    Batch::from_traces(vec![weir_proto::trace::v1::ResourceSpans {
+        scope_spans: vec![weir_proto::trace::v1::ScopeSpans {
+            spans: vec![
+                weir_proto::trace::v1::Span {
+                    name: name.to_string(),
+                    ..Default::default()
+                };
+                n
+            ],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }])
 }
 
 fn spans(n: usize) -> Batch {
@@ -185,6 +324,10 @@ impl Harness {
 }
 
 fn start(yaml: &str, prepare_dead: fn(&Sink)) -> Harness {
+    start_with(yaml, prepare_dead, None)
+}
+
+fn start_with(yaml: &str, prepare_dead: fn(&Sink), released: Option<Released>) -> Harness {
     let (feed, script) = tokio::sync::mpsc::channel(1000);
     let sinks = Arc::new(Mutex::new(Vec::new()));
     let results = Arc::new(Mutex::new(Vec::new()));
@@ -192,6 +335,7 @@ fn start(yaml: &str, prepare_dead: fn(&Sink)) -> Harness {
         receivers: vec![Arc::new(ScriptedReceiverFactory {
             script: Arc::new(Mutex::new(Some(script))),
             results: results.clone(),
+            acked: released.map(|r| (r, sinks.clone())),
         })],
         processors: vec![],
         exporters: vec![
@@ -207,6 +351,7 @@ fn start(yaml: &str, prepare_dead: fn(&Sink)) -> Harness {
             }),
         ],
         extensions: vec![],
+        connectors: vec![Arc::new(TestForwardFactory)],
     };
     let sources = [weir_config::Source {
         name: "test.yaml".into(),
@@ -339,6 +484,9 @@ async fn retries_show_in_metrics_and_data_arrives_when_downstream_returns() {
     let sink = h.sink("deadsink");
     sink.fail_retryable.store(false, Ordering::SeqCst);
     wait_for("data arrived", || sink.items.load(Ordering::SeqCst) == 4).await;
+    // Encoded once, sent several times.
+    assert_eq!(sink.prepared.load(Ordering::SeqCst), 1);
+    assert!(sink.attempts.load(Ordering::SeqCst) >= 3);
     assert_eq!(
         h.metric("otelcol_exporter_sent_log_records_total{exporter=\"deadsink\"}"),
         4.0
@@ -424,4 +572,172 @@ async fn sending_queue_batch_groups_like_the_batch_processor() {
     let sink_after = sink.clone();
     assert_eq!(h.run.await.unwrap().unwrap().undelivered_items, 0);
     assert_eq!(sink_after.items.load(Ordering::SeqCst), 25);
+}
+
+const FORWARD_FAN_OUT: &str = r#"
+receivers:
+  scripted:
+connectors:
+  forward:
+exporters:
+  sink/b:
+    sending_queue:
+      batch:
+        min_size: 7
+        max_size: 9
+        flush_timeout: 10ms
+  sink/c:
+service:
+  pipelines:
+    traces/a:
+      receivers: [scripted]
+      exporters: [forward]
+    traces/b:
+      receivers: [forward]
+      exporters: [sink/b]
+    traces/c:
+      receivers: [forward]
+      exporters: [sink/c]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_fans_out_and_shutdown_under_load_delivers_every_accepted_item() {
+    let h = start(FORWARD_FAN_OUT, |_| {});
+    for i in 0..300 {
+        h.feed.send(named_spans(&format!("b{i}"), 3)).await.unwrap();
+    }
+    // Stop while data is still moving through the connector.
+    h.stop.cancel();
+    let (b, c) = (h.sink("sink/b"), h.sink("sink/c"));
+    let telemetry = h.telemetry.clone();
+    let report = h.run.await.unwrap().unwrap();
+    let accepted = Harness::read(&telemetry, "otelcol_receiver_accepted_spans_total");
+    assert!(accepted > 0.0);
+    assert_eq!(report.undelivered_items, 0);
+    for sink in [&b, &c] {
+        assert_eq!(sink.items.load(Ordering::SeqCst) as f64, accepted);
+    }
+    let metric = Harness::metric_of(&telemetry);
+    for id in ["sink/b", "sink/c"] {
+        let sent = metric(&format!(
+            "otelcol_exporter_sent_spans_total{{exporter=\"{id}\"}}"
+        ));
+        assert_eq!(sent, accepted, "{id}");
+    }
+    assert!(
+        telemetry.encode().contains("weir_in_flight_items{"),
+        "in-flight gauges are served"
+    );
+    assert_eq!(
+        Harness::read(&telemetry, "weir_in_flight_items{"),
+        0.0,
+        "nothing left in flight after shutdown"
+    );
+}
+
+/// A random graph: a receiver into traces/a, `fan_out` sinks on traces/a, then a chain
+/// of `depth` forward connectors each feeding a pipeline with one sink; optional
+/// exporter-side batching; optionally one sink failing permanently.
+fn random_graph(
+    fan_out: usize,
+    depth: usize,
+    batch: Option<(usize, usize)>,
+    failing: bool,
+) -> String {
+    let batching = match batch {
+        Some((min, max)) => format!(
+            "\n    sending_queue:\n      batch:\n        min_size: {min}\n        max_size: {max}\n        flush_timeout: 5ms"
+        ),
+        None => String::new(),
+    };
+    let mut exporters = String::new();
+    let mut connectors = String::new();
+    let mut pipelines = String::new();
+    let mut a_exporters: Vec<String> = (0..fan_out).map(|i| format!("sink/a{i}")).collect();
+    for name in &a_exporters {
+        let kind = if failing && name == "sink/a0" {
+            "deadsink"
+        } else {
+            "sink"
+        };
+        let id = name.replacen("sink", kind, 1);
+        exporters.push_str(&format!("  {id}:{batching}\n"));
+    }
+    if failing {
+        a_exporters[0] = "deadsink/a0".into();
+    }
+    for level in 0..depth {
+        connectors.push_str(&format!("  forward/{level}:\n"));
+        exporters.push_str(&format!("  sink/l{level}:{batching}\n"));
+    }
+    let mut upstream_exporters = a_exporters.clone();
+    if depth > 0 {
+        upstream_exporters.push("forward/0".into());
+    }
+    pipelines.push_str(&format!(
+        "    traces/a:\n      receivers: [scripted]\n      exporters: [{}]\n",
+        upstream_exporters.join(", ")
+    ));
+    for level in 0..depth {
+        let mut out = vec![format!("sink/l{level}")];
+        if level + 1 < depth {
+            out.push(format!("forward/{}", level + 1));
+        }
+        pipelines.push_str(&format!(
+            "    traces/l{level}:\n      receivers: [forward/{level}]\n      exporters: [{}]\n",
+            out.join(", ")
+        ));
+    }
+    let connectors = if connectors.is_empty() {
+        String::new()
+    } else {
+        format!("connectors:\n{connectors}")
+    };
+    format!(
+        "receivers:\n  scripted:\n{connectors}exporters:\n{exporters}service:\n  pipelines:\n{pipelines}"
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, .. Default::default() })]
+
+    /// Every admitted batch's acknowledgement is released exactly once, and only after
+    /// every exporter has handled its data, across fan-out, exporter-side batching
+    /// (merge and split), connectors and a failing exporter.
+    #[test]
+    fn acknowledgements_are_released_once_after_the_last_outcome(
+        fan_out in 1usize..=3,
+        depth in 0usize..=2,
+        batch in proptest::option::of((1usize..6, 0usize..8)),
+        failing in proptest::bool::ANY,
+        sizes in proptest::collection::vec(1usize..5, 1..15),
+    ) {
+        let batch = batch.map(|(min, extra)| (min, if extra == 0 { 0 } else { min + extra }));
+        let yaml = random_graph(fan_out, depth, batch, failing);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let released: Released = Arc::new(Mutex::new(Vec::new()));
+            let h = start_with(&yaml, |s| s.fail_permanent.store(true, Ordering::SeqCst), Some(released.clone()));
+            for (i, n) in sizes.iter().enumerate() {
+                h.feed.send(named_spans(&format!("b{i}"), *n)).await.unwrap();
+            }
+            wait_for("every batch released", || released.lock().unwrap().len() == sizes.len()).await;
+            h.stop.cancel();
+            h.run.await.unwrap().unwrap();
+            let released = released.lock().unwrap();
+            let mut names: Vec<&String> = released.iter().map(|(n, _, _)| n).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), sizes.len(), "each batch released exactly once: {yaml}");
+            for (name, summary, everywhere) in released.iter() {
+                assert!(everywhere, "{name} released before every exporter had it: {yaml}");
+                assert_eq!(summary.failed, failing, "{name}: {summary:?}\n{yaml}");
+                assert!(summary.delivered || (failing && fan_out == 1 && depth == 0), "{name}: {summary:?}\n{yaml}");
+            }
+        });
+    }
 }

@@ -88,6 +88,8 @@ impl BatchConfig {
                 0 => usize::MAX,
                 limit => limit,
             },
+            // The batch processor counts items, as the Collector's does.
+            sizer: weir_api::Sizer::Items,
         }
     }
 }

@@ -1,15 +1,17 @@
-//! The exporter instance: renders each batch at the configured verbosity and writes it
-//! to Weir's log (or to stdout/stderr when `use_internal_logger: false`).
+//! The exporter instance: `prepare` samples and renders each batch at the configured
+//! verbosity, once; the request's `send` writes that text to Weir's log (or to
+//! stdout/stderr when `use_internal_logger: false`).
 //!
 //! It never fails: a debug exporter that returned errors would make the engine retry
 //! and count data as failed only because it was printed, so every path returns `Ok`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
 use weir_api::telemetry::Telemetry;
-use weir_api::{Batch, ExportError, Exporter, Signal};
+use weir_api::{Batch, ExportError, ExportRequest, Exporter, Signal};
 
 use crate::config::{DebugConfig, OutputSettings, Verbosity};
 use crate::render::{self, Summary};
@@ -24,11 +26,17 @@ enum Sink {
     Stderr,
 }
 
-pub struct DebugExporter {
+/// Where rendered text is written: shared by the exporter and its requests.
+#[derive(Debug)]
+struct Writer {
     id: String,
+    sinks: Vec<Sink>,
+}
+
+pub struct DebugExporter {
+    writer: Arc<Writer>,
     verbosity: Verbosity,
     output: OutputSettings,
-    sinks: Vec<Sink>,
     /// Indexed like `Signal::ALL`.
     samplers: [Sampler; 3],
     /// Batches not written because of sampling, per signal (the data itself is
@@ -70,10 +78,9 @@ impl DebugExporter {
             )
         });
         Self {
-            id,
+            writer: Arc::new(Writer { id, sinks }),
             verbosity: config.verbosity,
             output: config.output.clone(),
-            sinks,
             samplers: [sampler(), sampler(), sampler()],
             sampled_out,
         }
@@ -87,7 +94,9 @@ impl DebugExporter {
             Verbosity::Detailed => Some(render::detailed(batch, &self.output)),
         }
     }
+}
 
+impl Writer {
     fn write(&self, summary: &Summary, body: Option<&str>) {
         for sink in &self.sinks {
             match sink {
@@ -149,15 +158,62 @@ impl DebugExporter {
 
 #[async_trait]
 impl Exporter for DebugExporter {
-    async fn export(&self, batch: Batch) -> Result<(), ExportError> {
+    /// Samples, then renders the batch's text (the summary and the verbosity's body),
+    /// once: the request holds only that text, not the batch.
+    fn prepare(&self, batch: Batch) -> Result<Box<dyn ExportRequest>, ExportError> {
         let signal = batch.signal();
+        let items = batch.item_count();
         if !self.samplers[index(signal)].admit(Instant::now()) {
             self.sampled_out[index(signal)].inc();
-            return Ok(());
+            return Ok(Box::new(DebugRequest {
+                writer: self.writer.clone(),
+                items,
+                text: None,
+            }));
         }
         let summary = Summary::of(&batch);
         let body = self.body(&batch);
-        self.write(&summary, body.as_deref());
+        let len = summary.to_string().len() + body.as_ref().map_or(0, String::len);
+        Ok(Box::new(DebugRequest {
+            writer: self.writer.clone(),
+            items,
+            text: Some(Rendered { summary, body, len }),
+        }))
+    }
+}
+
+/// The text written for one batch.
+#[derive(Debug)]
+struct Rendered {
+    summary: Summary,
+    body: Option<String>,
+    /// The text's length in bytes.
+    len: usize,
+}
+
+/// One batch's rendered text, or nothing when sampling skipped it.
+#[derive(Debug)]
+struct DebugRequest {
+    writer: Arc<Writer>,
+    items: usize,
+    text: Option<Rendered>,
+}
+
+#[async_trait]
+impl ExportRequest for DebugRequest {
+    fn items(&self) -> usize {
+        self.items
+    }
+
+    /// The rendered text's length: all the request holds.
+    fn encoded_len(&self) -> usize {
+        self.text.as_ref().map_or(0, |text| text.len)
+    }
+
+    async fn send(&mut self) -> Result<(), ExportError> {
+        if let Some(text) = &self.text {
+            self.writer.write(&text.summary, text.body.as_deref());
+        }
         Ok(())
     }
 }

@@ -133,7 +133,8 @@ async fn export_never_fails_for_any_signal_or_verbosity() {
     ] {
         let (built, _) = build(config);
         for batch in [traces(), metrics(), logs(), Batch::empty(Signal::Logs)] {
-            assert_eq!(built.exporter.export(batch).await, Ok(()), "{config}");
+            let mut request = built.exporter.prepare(batch).unwrap();
+            assert_eq!(request.send().await, Ok(()), "{config}");
         }
     }
 }
@@ -142,7 +143,8 @@ async fn export_never_fails_for_any_signal_or_verbosity() {
 async fn sampling_skips_writes_and_counts_them() {
     let (built, telemetry) = build("sampling_initial: 1\nsampling_thereafter: 0");
     for _ in 0..3 {
-        assert_eq!(built.exporter.export(traces()).await, Ok(()));
+        let mut request = built.exporter.prepare(traces()).unwrap();
+        assert_eq!(request.send().await, Ok(()));
     }
     let text = telemetry.encode();
     assert!(
@@ -404,4 +406,25 @@ fn filters_hiding_nothing_leave_empty_scopes_and_resources_shown() {
         ));
         assert_eq!(detailed(&batch, &hide), all, "{part}");
     }
+}
+
+#[tokio::test]
+async fn prepare_renders_once_and_send_can_repeat() {
+    let (built, _) = build("verbosity: detailed\nsampling_initial: 1\nsampling_thereafter: 0");
+    let mut request = built.exporter.prepare(traces()).unwrap();
+    assert_eq!(request.items(), 2);
+    let len = request.encoded_len();
+    assert!(
+        len > Summary::of(&traces()).to_string().len(),
+        "the summary and the detailed body: {len}"
+    );
+    // A second attempt writes the same text again; nothing is rendered anew.
+    assert_eq!(request.send().await, Ok(()));
+    assert_eq!(request.send().await, Ok(()));
+    assert_eq!(request.encoded_len(), len);
+
+    // Sampled out: the request carries the items and no text.
+    let mut skipped = built.exporter.prepare(traces()).unwrap();
+    assert_eq!((skipped.items(), skipped.encoded_len()), (2, 0));
+    assert_eq!(skipped.send().await, Ok(()));
 }

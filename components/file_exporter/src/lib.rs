@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use weir_api::component::BuiltExporter;
 use weir_api::{
-    Batch, BuildContext, BuildError, ComponentProblem, ExportError, Exporter, ExporterFactory,
-    ExporterSettings, FactoryInfo, QueueSettings, Signal, Stability, StartError, Value,
+    Batch, BuildContext, BuildError, ComponentProblem, ExportError, ExportRequest, Exporter,
+    ExporterFactory, ExporterSettings, FactoryInfo, QueueSettings, Signal, Stability, StartError,
+    Value,
 };
 
 /// `exporters.file`.
@@ -61,50 +62,113 @@ fn check_config(config: &Config) -> Vec<ComponentProblem> {
     problems
 }
 
+/// Appends each batch's OTLP/JSON line to one file.
 pub struct FileExporter {
-    path: PathBuf,
     append: bool,
+    output: Arc<Output>,
+}
+
+/// The open file, shared by the exporter and the requests it prepares.
+struct Output {
+    path: PathBuf,
     writer: Mutex<Option<BufWriter<File>>>,
+}
+
+impl FileExporter {
+    /// An exporter writing to `path`; the file is opened by `start`.
+    pub fn new(path: PathBuf, append: bool) -> Self {
+        Self {
+            append,
+            output: Arc::new(Output {
+                path,
+                writer: Mutex::new(None),
+            }),
+        }
+    }
 }
 
 #[async_trait]
 impl Exporter for FileExporter {
     async fn start(&self) -> Result<(), StartError> {
+        let path = &self.output.path;
         let file = OpenOptions::new()
             .create(true)
             .write(true)
             .append(self.append)
             .truncate(!self.append)
-            .open(&self.path)
-            .map_err(|e| StartError(format!("cannot open {}: {e}", self.path.display())))?;
-        *self.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(BufWriter::new(file));
+            .open(path)
+            .map_err(|e| StartError(format!("cannot open {}: {e}", path.display())))?;
+        *self.output.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(BufWriter::new(file));
         Ok(())
     }
 
-    async fn export(&self, batch: Batch) -> Result<(), ExportError> {
+    /// Encodes the batch's line once; retries write the same bytes.
+    fn prepare(&self, batch: Batch) -> Result<Box<dyn ExportRequest>, ExportError> {
         let mut line = batch.encode_json();
         line.push(b'\n');
-        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let writer = guard
-            .as_mut()
-            .ok_or_else(|| ExportError::permanent("file exporter used before start"))?;
-        writer
-            .write_all(&line)
-            .and_then(|_| writer.flush())
-            .map_err(|e| ExportError::retryable(format!("writing {}: {e}", self.path.display())))
+        Ok(Box::new(FileRequest {
+            output: self.output.clone(),
+            items: batch.item_count(),
+            line,
+            written: 0,
+        }))
     }
 
     async fn shutdown(&self) {
+        let path = &self.output.path;
         if let Some(writer) = self
+            .output
             .writer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_mut()
         {
             if let Err(err) = writer.flush() {
-                tracing::warn!(error = %err, path = %self.path.display(), "file exporter: final flush failed");
+                tracing::warn!(error = %err, path = %path.display(), "file exporter: final flush failed");
             }
         }
+    }
+}
+
+/// One batch's line and how much of it the writer has taken.
+struct FileRequest {
+    output: Arc<Output>,
+    items: usize,
+    line: Vec<u8>,
+    /// Bytes of `line` already handed to the writer: a retry after a failed flush only
+    /// flushes again, so a line is never written twice or in part twice.
+    written: usize,
+}
+
+#[async_trait]
+impl ExportRequest for FileRequest {
+    fn items(&self) -> usize {
+        self.items
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.line.len()
+    }
+
+    async fn send(&mut self) -> Result<(), ExportError> {
+        let path = &self.output.path;
+        let failed =
+            |e: std::io::Error| ExportError::retryable(format!("writing {}: {e}", path.display()));
+        let mut guard = self.output.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = guard
+            .as_mut()
+            .ok_or_else(|| ExportError::permanent("file exporter used before start"))?;
+        while self.written < self.line.len() {
+            match writer.write(&self.line[self.written..]) {
+                Ok(0) => {
+                    return Err(failed(std::io::ErrorKind::WriteZero.into()));
+                }
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(failed(e)),
+            }
+        }
+        writer.flush().map_err(failed)
     }
 }
 
@@ -131,11 +195,7 @@ impl ExporterFactory for Factory {
         // One writer: ordering in the file follows the queue.
         queue.num_consumers = 1;
         Ok(BuiltExporter {
-            exporter: Arc::new(FileExporter {
-                path: parsed.path,
-                append: parsed.append,
-                writer: Mutex::new(None),
-            }),
+            exporter: Arc::new(FileExporter::new(parsed.path, parsed.append)),
             settings: ExporterSettings {
                 queue,
                 ..Default::default()
@@ -167,11 +227,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("weir-file-exporter-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("out.jsonl");
-        let exporter = FileExporter {
-            path: path.clone(),
-            append: false,
-            writer: Mutex::new(None),
-        };
+        let exporter = FileExporter::new(path.clone(), false);
         exporter.start().await.unwrap();
         let batch = Batch::from_logs(vec![weir_proto::logs::v1::ResourceLogs {
             scope_logs: vec![weir_proto::logs::v1::ScopeLogs {
@@ -180,8 +236,13 @@ mod tests {
             }],
             ..Default::default()
         }]);
-        exporter.export(batch.clone()).await.unwrap();
-        exporter.export(batch).await.unwrap();
+        exporter
+            .prepare(batch.clone())
+            .unwrap()
+            .send()
+            .await
+            .unwrap();
+        exporter.prepare(batch).unwrap().send().await.unwrap();
         exporter.shutdown().await;
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -189,5 +250,58 @@ mod tests {
         let back = Batch::decode_json(Signal::Logs, lines[0].as_bytes()).unwrap();
         assert_eq!(back.item_count(), 2);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn logs_batch() -> Batch {
+        Batch::from_logs(vec![weir_proto::logs::v1::ResourceLogs {
+            scope_logs: vec![weir_proto::logs::v1::ScopeLogs {
+                log_records: vec![Default::default(); 3],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }])
+    }
+
+    #[tokio::test]
+    async fn a_request_is_encoded_once_and_never_written_twice() {
+        let dir = std::env::temp_dir().join(format!("weir-file-request-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.jsonl");
+        let exporter = FileExporter::new(path.clone(), false);
+        exporter.start().await.unwrap();
+        let batch = logs_batch();
+        let mut request = exporter.prepare(batch.clone()).unwrap();
+        assert_eq!(request.items(), 3);
+        assert_eq!(request.encoded_len(), batch.encode_json().len() + 1);
+        request.send().await.unwrap();
+        // Sent again (as a retry would): the line was taken already, nothing is added.
+        request.send().await.unwrap();
+        exporter.shutdown().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn write_errors_are_retryable() {
+        let full = PathBuf::from("/dev/full");
+        if !full.exists() {
+            return;
+        }
+        let exporter = FileExporter::new(full, true);
+        exporter.start().await.unwrap();
+        let mut request = exporter.prepare(logs_batch()).unwrap();
+        for _ in 0..2 {
+            let err = request.send().await.unwrap_err();
+            assert!(matches!(err, ExportError::Retryable { .. }), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sending_before_start_is_permanent() {
+        let exporter = FileExporter::new(PathBuf::from("/nonexistent/weir"), false);
+        let mut request = exporter.prepare(logs_batch()).unwrap();
+        let err = request.send().await.unwrap_err();
+        assert!(matches!(err, ExportError::Permanent { .. }), "{err:?}");
     }
 }

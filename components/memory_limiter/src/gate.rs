@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use weir_api::telemetry::{Counter, Gauge, Telemetry};
-use weir_api::{Admission, ConsumeError};
+use weir_api::{Admission, Batch, ConsumeError};
 
 /// Reads the process's memory use in bytes (`None` when it cannot be read).
 pub type MemoryReader = fn() -> Option<u64>;
@@ -111,7 +111,8 @@ impl MemoryGate {
 }
 
 impl Admission for MemoryGate {
-    fn admit(&self) -> Result<(), ConsumeError> {
+    /// The batch is not looked at yet: the gate measures the whole process.
+    fn admit(&self, _batch: &Batch) -> Result<(), ConsumeError> {
         self.admit_at(Instant::now())
     }
 }

@@ -98,7 +98,8 @@ fn passes_batches_through_and_offers_its_gate() {
     let mut processor = MemoryLimiter {
         gate: std::sync::Arc::new(gate),
     };
-    assert!(processor.admission().is_some());
+    let admission = processor.admission().expect("a gate");
+    assert!(admission.admit(&Batch::empty(Signal::Logs)).is_ok());
     let mut out = Vec::new();
     processor.process(Batch::empty(Signal::Logs), &mut out);
     assert_eq!(out.len(), 1);

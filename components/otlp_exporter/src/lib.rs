@@ -1,11 +1,13 @@
 //! The `otlp` exporter (alias `otlp_grpc`): sends batches to an OTLP/gRPC server such as
 //! another Weir or an OpenTelemetry Collector.
 //!
-//! `export` is one attempt; the engine wraps it in the queue -> retry -> timeout stack
-//! configured by `sending_queue`, `retry_on_failure` and `timeout`, which this crate only
-//! parses and hands over in [`weir_api::ExporterSettings`]. What the crate decides is
-//! the wire (tonic client, compression, metadata, TLS) and what each answer means
-//! (retryable with a delay, or permanent with a count of rejected items).
+//! `prepare` turns a batch into a request once (encoded, compressed, framed); the engine
+//! queues that request and wraps its `send` (one attempt, the same bytes every time) in
+//! the queue -> retry -> timeout stack configured by `sending_queue`, `retry_on_failure`
+//! and `timeout`, which this crate only parses and hands over in
+//! [`weir_api::ExporterSettings`]. What the crate decides is the wire (tonic client,
+//! compression, metadata, TLS) and what each answer means (retryable with a delay, or
+//! permanent with a count of rejected items).
 
 mod config;
 mod exporter;

@@ -1,6 +1,7 @@
 //! The exporter against an in-process tonic server on 127.0.0.1 implementing the three
 //! OTLP services: what arrives is compared with what was sent, and scripted answers
-//! check how each gRPC outcome maps to the engine's retryable/permanent errors.
+//! check how each gRPC outcome maps to the engine's retryable/permanent errors. A raw
+//! HTTP/2 server below gRPC checks what retries put on the wire.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns panic on bad fixtures by design
 
@@ -147,6 +148,11 @@ fn exporter(yaml: &str) -> Arc<dyn Exporter> {
     factory.build(ctx, &value).unwrap().exporter
 }
 
+/// One prepared request, sent once: what a single attempt of the engine does.
+async fn export(exporter: &Arc<dyn Exporter>, batch: Batch) -> Result<(), ExportError> {
+    exporter.prepare(batch)?.send().await
+}
+
 fn attribute(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.into(),
@@ -237,7 +243,7 @@ async fn traces_arrive_intact_gzipped_with_headers() {
     ));
     exporter.start().await.unwrap();
     let batch = traces(3);
-    exporter.export(batch.clone()).await.unwrap();
+    export(&exporter, batch.clone()).await.unwrap();
 
     let state = fake.state();
     assert_eq!(state.traces.len(), 1);
@@ -254,11 +260,11 @@ async fn zstd_and_none_compression() {
     let zstd = exporter(&format!(
         "{{endpoint: 'http://{address}', compression: zstd}}"
     ));
-    zstd.export(traces(1)).await.unwrap();
+    export(&zstd, traces(1)).await.unwrap();
     let none = exporter(&format!(
         "{{endpoint: 'http://{address}', compression: none}}"
     ));
-    none.export(traces(1)).await.unwrap();
+    export(&none, traces(1)).await.unwrap();
 
     let state = fake.state();
     assert_eq!(header(&state.traces[0].0, "grpc-encoding"), Some("zstd"));
@@ -272,8 +278,8 @@ async fn metrics_and_logs_arrive_intact_over_insecure_host_port() {
         "{{endpoint: '{address}', tls: {{insecure: true}}}}"
     ));
     let (m, l) = (metrics(), logs());
-    exporter.export(m.clone()).await.unwrap();
-    exporter.export(l.clone()).await.unwrap();
+    export(&exporter, m.clone()).await.unwrap();
+    export(&exporter, l.clone()).await.unwrap();
 
     let state = fake.state();
     assert_eq!(state.metrics, vec![m.to_metrics_request()]);
@@ -285,7 +291,7 @@ async fn partial_success_is_permanent_with_the_rejected_count() {
     let (fake, address) = serve().await;
     fake.state().reject_spans = 2;
     let exporter = exporter(&format!("endpoint: 'http://{address}'"));
-    match exporter.export(traces(5)).await {
+    match export(&exporter, traces(5)).await {
         Err(ExportError::Permanent { message, rejected }) => {
             assert_eq!(rejected, Some(2));
             assert!(message.contains("spans too old"), "{message}");
@@ -303,7 +309,7 @@ async fn unavailable_with_retry_info_is_retryable_after_that_delay() {
         ErrorDetails::with_retry_info(Some(Duration::from_secs(7))),
     ));
     let exporter = exporter(&format!("endpoint: 'http://{address}'"));
-    match exporter.export(logs()).await {
+    match export(&exporter, logs()).await {
         Err(ExportError::Retryable {
             message,
             retry_after,
@@ -320,13 +326,19 @@ async fn resource_exhausted_is_retryable_only_with_retry_info() {
     let (fake, address) = serve().await;
     let exporter = exporter(&format!("endpoint: 'http://{address}'"));
     fake.state().fail_with = Some(Status::resource_exhausted("quota"));
-    assert!(!exporter.export(traces(1)).await.unwrap_err().is_retryable());
+    assert!(!export(&exporter, traces(1))
+        .await
+        .unwrap_err()
+        .is_retryable());
     fake.state().fail_with = Some(Status::with_error_details(
         Code::ResourceExhausted,
         "quota",
         ErrorDetails::with_retry_info(None),
     ));
-    assert!(exporter.export(traces(1)).await.unwrap_err().is_retryable());
+    assert!(export(&exporter, traces(1))
+        .await
+        .unwrap_err()
+        .is_retryable());
 }
 
 #[tokio::test]
@@ -334,7 +346,7 @@ async fn invalid_argument_is_permanent() {
     let (fake, address) = serve().await;
     fake.state().fail_with = Some(Status::invalid_argument("bad span id"));
     let exporter = exporter(&format!("endpoint: 'http://{address}'"));
-    match exporter.export(metrics()).await {
+    match export(&exporter, metrics()).await {
         Err(ExportError::Permanent { message, rejected }) => {
             assert_eq!(rejected, None);
             assert!(message.contains("InvalidArgument") && message.contains("bad span id"));
@@ -352,7 +364,7 @@ async fn connection_refused_is_retryable() {
     };
     let exporter = exporter(&format!("endpoint: 'http://{address}'"));
     exporter.start().await.unwrap();
-    let err = exporter.export(traces(1)).await.unwrap_err();
+    let err = export(&exporter, traces(1)).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
 }
 
@@ -360,8 +372,7 @@ async fn connection_refused_is_retryable() {
 async fn empty_batches_are_not_sent() {
     let (fake, address) = serve().await;
     let exporter = exporter(&format!("endpoint: 'http://{address}'"));
-    exporter
-        .export(Batch::empty(weir_api::Signal::Traces))
+    export(&exporter, Batch::empty(weir_api::Signal::Traces))
         .await
         .unwrap();
     assert!(fake.state().traces.is_empty());
@@ -395,7 +406,7 @@ async fn the_conformance_examples_arrive_intact() {
     ));
     let examples = conformance_examples();
     for batch in &examples {
-        exporter.export(batch.clone()).await.unwrap();
+        export(&exporter, batch.clone()).await.unwrap();
     }
     let state = fake.state();
     assert_eq!(state.traces.len(), 1);
@@ -439,6 +450,157 @@ async fn tls_with_a_ca_file_delivers() {
         tls_file("ca.pem")
     ));
     let batch = traces(2);
-    exporter.export(batch.clone()).await.unwrap();
+    export(&exporter, batch.clone()).await.unwrap();
     assert_eq!(fake.state().traces[0].1, batch.to_traces_request());
+}
+
+/// What a raw HTTP/2 server saw of one request: its path, headers and body exactly as
+/// they arrived on the wire (the gRPC frame, compressed payload included).
+struct WireRequest {
+    path: String,
+    headers: http::HeaderMap,
+    body: bytes::Bytes,
+}
+
+/// A plaintext HTTP/2 server below gRPC: it records every request's raw body and answers
+/// the first `fail_first` with a retryable `UNAVAILABLE` (trailers-only), then OK with an
+/// empty `Export*ServiceResponse`.
+async fn serve_raw(fail_first: usize) -> (Arc<Mutex<Vec<WireRequest>>>, String) {
+    use http_body_util::{combinators::BoxBody, BodyExt, Full};
+
+    type Body = BoxBody<bytes::Bytes, std::convert::Infallible>;
+
+    let seen: Arc<Mutex<Vec<WireRequest>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let recorder = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = recorder.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: http::Request<hyper::body::Incoming>| {
+                        let seen = seen.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            let attempt = {
+                                let mut seen = seen.lock().unwrap();
+                                seen.push(WireRequest {
+                                    path: parts.uri.path().to_string(),
+                                    headers: parts.headers,
+                                    body,
+                                });
+                                seen.len()
+                            };
+                            let response = http::Response::builder()
+                                .header("content-type", "application/grpc");
+                            let response = if attempt <= fail_first {
+                                response
+                                    .header("grpc-status", "14")
+                                    .header("grpc-message", "try again")
+                                    .body::<Body>(Full::new(bytes::Bytes::new()).boxed())
+                            } else {
+                                let mut trailers = http::HeaderMap::new();
+                                trailers.insert("grpc-status", "0".parse().unwrap());
+                                // An empty, uncompressed message: a default response.
+                                let message = Full::new(bytes::Bytes::from_static(&[0; 5]))
+                                    .with_trailers(std::future::ready(Some(Ok(trailers))));
+                                response.body(message.boxed())
+                            };
+                            Ok::<_, std::convert::Infallible>(response.unwrap())
+                        }
+                    },
+                );
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+            });
+        }
+    });
+    (seen, address)
+}
+
+fn wire_header<'a>(request: &'a WireRequest, name: &str) -> Option<&'a str> {
+    request.headers.get(name).map(|v| v.to_str().unwrap())
+}
+
+/// The payload of a gRPC frame, decompressed as its flag and `encoding` say.
+fn unframe(body: &[u8], encoding: Option<&str>) -> Vec<u8> {
+    use std::io::Read;
+
+    let len = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+    assert_eq!(body.len(), 5 + len, "one whole message");
+    let payload = &body[5..];
+    match (body[0], encoding) {
+        (0, None) => payload.to_vec(),
+        (1, Some("gzip")) => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(payload)
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        }
+        (1, Some("zstd")) => zstd::decode_all(payload).unwrap(),
+        other => panic!("unexpected compressed flag and grpc-encoding {other:?}"),
+    }
+}
+
+/// Prepared once, sent three times against a server failing twice: the server receives
+/// three byte-identical bodies (compressed form included). `send` never sees the batch,
+/// so the batch was encoded and compressed once, in `prepare`.
+#[tokio::test]
+async fn retries_send_the_bytes_prepared_once() {
+    for (compression, encoding) in [
+        ("gzip", Some("gzip")),
+        ("zstd", Some("zstd")),
+        ("none", None),
+    ] {
+        let (seen, address) = serve_raw(2).await;
+        let exporter = exporter(&format!(
+            "{{endpoint: 'http://{address}', compression: {compression}, headers: {{X-Tenant: acme}}}}"
+        ));
+        exporter.start().await.unwrap();
+        let batch = traces(4);
+        let encoded = batch.encode_protobuf();
+
+        let mut request = exporter.prepare(batch.clone()).unwrap();
+        assert_eq!(request.items(), 4);
+        assert_eq!(request.encoded_len(), encoded.len());
+        for _ in 0..2 {
+            match request.send().await {
+                Err(ExportError::Retryable { message, .. }) => {
+                    assert!(message.contains("try again"), "{message}")
+                }
+                other => panic!("{compression}: expected a retryable error, got {other:?}"),
+            }
+        }
+        request.send().await.unwrap();
+
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3, "{compression}");
+        for attempt in seen.iter() {
+            assert_eq!(
+                attempt.body, seen[0].body,
+                "{compression}: a retry changed the body"
+            );
+            assert_eq!(
+                attempt.path,
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+            );
+            assert_eq!(wire_header(attempt, "x-tenant"), Some("acme"));
+            assert_eq!(wire_header(attempt, "grpc-encoding"), encoding);
+            assert!(wire_header(attempt, "grpc-timeout").is_some());
+        }
+        let payload = unframe(&seen[0].body, encoding);
+        assert_eq!(payload, encoded, "{compression}");
+        assert_eq!(
+            <ExportTraceServiceRequest as prost::Message>::decode(&payload[..]).unwrap(),
+            batch.to_traces_request()
+        );
+    }
 }

@@ -1,11 +1,13 @@
-//! One export attempt over OTLP/HTTP: encode, compress, POST, read the answer.
+//! Export requests over OTLP/HTTP: `prepare` encodes and compresses a batch once; each
+//! `send` (one attempt) POSTs those same bytes and reads the answer.
 //!
 //! One hyper client (a pool of keep-alive connections, HTTP/2 when TLS negotiates it)
-//! serves every signal and every concurrent export; the engine runs `num_consumers`
-//! exports at once and owns retries and timeouts. A connection that cannot be made or
-//! breaks mid-request is retryable: the server may not have seen the data.
+//! serves every signal and every concurrent request; the engine runs `num_consumers`
+//! requests at once and owns queueing, retries and timeouts. A connection that cannot be
+//! made or breaks mid-request is retryable: the server may not have seen the data.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
-use weir_api::{Batch, ExportError, Exporter, Signal};
+use weir_api::{Batch, ExportError, ExportRequest, Exporter, Signal};
 
 use crate::config::{Compression, Config, Encoding};
 use crate::response;
@@ -28,12 +30,17 @@ const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-pub struct OtlpHttpExporter {
+/// What the exporter and its prepared requests share.
+struct Shared {
     client: HttpClient,
-    /// Per signal, in `Signal::ALL` order: the URL, or why there is none.
-    urls: [Result<Uri, String>; 3],
     /// Content type, encoding, user agent and the configured headers.
     headers: HeaderMap,
+}
+
+pub struct OtlpHttpExporter {
+    shared: Arc<Shared>,
+    /// Per signal, in `Signal::ALL` order: the URL, or why there is none.
+    urls: [Result<Uri, String>; 3],
     encoding: Encoding,
     compression: Compression,
     level: i32,
@@ -71,9 +78,11 @@ impl OtlpHttpExporter {
         }
 
         Ok(Self {
-            client: client.build(connector),
+            shared: Arc::new(Shared {
+                client: client.build(connector),
+                headers: headers(config)?,
+            }),
             urls: Signal::ALL.map(|signal| config.signal_url(signal)),
-            headers: headers(config)?,
             encoding: config.encoding,
             compression: config.compression,
             level: config.compression_params.level.unwrap_or(1),
@@ -85,15 +94,6 @@ impl OtlpHttpExporter {
         self.urls[index]
             .as_ref()
             .map_err(|reason| ExportError::permanent(reason.clone()))
-    }
-
-    fn body(&self, batch: &Batch) -> Result<Vec<u8>, ExportError> {
-        let encoded = match self.encoding {
-            Encoding::Proto => batch.encode_protobuf(),
-            Encoding::Json => batch.encode_json(),
-        };
-        compress(self.compression, self.level, encoded)
-            .map_err(|e| ExportError::permanent(format!("compressing the request: {e}")))
     }
 }
 
@@ -177,21 +177,69 @@ async fn read_body(mut body: hyper::body::Incoming, limit: usize) -> Vec<u8> {
     out
 }
 
-#[async_trait]
 impl Exporter for OtlpHttpExporter {
-    async fn export(&self, batch: Batch) -> Result<(), ExportError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
+    fn prepare(&self, batch: Batch) -> Result<Box<dyn ExportRequest>, ExportError> {
         let signal = batch.signal();
-        let url = self.url(signal)?;
-        let body = self.body(&batch)?;
+        let items = batch.item_count();
+        if batch.is_empty() {
+            return Ok(Box::new(HttpRequest {
+                shared: self.shared.clone(),
+                signal,
+                post: None,
+                items,
+                encoded_len: 0,
+            }));
+        }
+        let url = self.url(signal)?.clone();
+        let encoded = match self.encoding {
+            Encoding::Proto => batch.encode_protobuf(),
+            Encoding::Json => batch.encode_json(),
+        };
+        let encoded_len = encoded.len();
+        let body = compress(self.compression, self.level, encoded)
+            .map_err(|e| ExportError::permanent(format!("compressing the request: {e}")))?;
+        Ok(Box::new(HttpRequest {
+            shared: self.shared.clone(),
+            signal,
+            post: Some((url, Bytes::from(body))),
+            items,
+            encoded_len,
+        }))
+    }
+}
+
+/// One batch, encoded and compressed, ready to POST as often as the engine retries.
+struct HttpRequest {
+    shared: Arc<Shared>,
+    signal: Signal,
+    /// The URL and the body as sent (compressed); `None` for an empty batch, which is
+    /// not sent.
+    post: Option<(Uri, Bytes)>,
+    items: usize,
+    encoded_len: usize,
+}
+
+#[async_trait]
+impl ExportRequest for HttpRequest {
+    fn items(&self) -> usize {
+        self.items
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.encoded_len
+    }
+
+    async fn send(&mut self) -> Result<(), ExportError> {
+        let Some((url, body)) = &self.post else {
+            return Ok(());
+        };
         let mut request = Request::post(url.clone())
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body.clone()))
             .map_err(|e| ExportError::permanent(format!("building the request to {url}: {e}")))?;
-        *request.headers_mut() = self.headers.clone();
+        *request.headers_mut() = self.shared.headers.clone();
 
         let response = self
+            .shared
             .client
             .request(request)
             .await
@@ -199,7 +247,7 @@ impl Exporter for OtlpHttpExporter {
         let (parts, body) = response.into_parts();
         let body = read_body(body, MAX_RESPONSE_BODY).await;
         response::outcome(
-            signal,
+            self.signal,
             parts.status,
             &parts.headers,
             &body,

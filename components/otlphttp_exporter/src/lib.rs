@@ -1,11 +1,13 @@
 //! The `otlphttp` exporter (alias `otlp_http`): sends batches as OTLP/HTTP (protobuf or
 //! JSON) to `<endpoint>/v1/{traces,metrics,logs}` or per-signal URLs.
 //!
-//! `export` is one attempt; the engine wraps it in the queue -> retry -> timeout stack
-//! configured by `sending_queue`, `retry_on_failure` and `timeout`, which this crate only
-//! parses and hands over in [`weir_api::ExporterSettings`]. What the crate decides is
-//! the wire (hyper client, encoding, compression, headers, TLS) and what each answer
-//! means (retryable with a delay, or permanent with a count of rejected items).
+//! `prepare` turns a batch into a request once (encoded, compressed); the engine queues
+//! that request and wraps its `send` (one attempt, the same bytes every time) in the
+//! queue -> retry -> timeout stack configured by `sending_queue`, `retry_on_failure` and
+//! `timeout`, which this crate only parses and hands over in
+//! [`weir_api::ExporterSettings`]. What the crate decides is the wire (hyper client,
+//! encoding, compression, headers, TLS) and what each answer means (retryable with a
+//! delay, or permanent with a count of rejected items).
 
 mod config;
 mod exporter;

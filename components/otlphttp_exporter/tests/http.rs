@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns panic on bad fixtures by design
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,8 @@ impl Default for Reply {
 struct Fake {
     seen: Arc<Mutex<Vec<Seen>>>,
     reply: Arc<Mutex<Reply>>,
+    /// Answers given, in order, before `reply`.
+    script: Arc<Mutex<VecDeque<Reply>>>,
 }
 
 impl Fake {
@@ -93,6 +96,11 @@ impl Fake {
         *self.reply.lock().unwrap() = reply;
     }
 
+    /// Answers the next requests with `replies`, then with `reply` again.
+    fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.script.lock().unwrap().extend(replies);
+    }
+
     async fn handle(self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         let (parts, body) = request.into_parts();
         let body = body.collect().await.unwrap().to_bytes().to_vec();
@@ -101,7 +109,8 @@ impl Fake {
             headers: parts.headers,
             body,
         });
-        let reply = self.reply.lock().unwrap().clone();
+        let scripted = self.script.lock().unwrap().pop_front();
+        let reply = scripted.unwrap_or_else(|| self.reply.lock().unwrap().clone());
         let mut response = Response::builder().status(reply.status);
         for (name, value) in reply.headers {
             response = response.header(name, value);
@@ -146,6 +155,11 @@ fn exporter(yaml: &str) -> Arc<dyn Exporter> {
         telemetry: Telemetry::new(),
     };
     factory.build(ctx, &value).unwrap().exporter
+}
+
+/// One prepared request, sent once: what a single attempt of the engine does.
+async fn export(exporter: &Arc<dyn Exporter>, batch: Batch) -> Result<(), ExportError> {
+    exporter.prepare(batch)?.send().await
 }
 
 fn attribute(key: &str, value: &str) -> KeyValue {
@@ -234,7 +248,7 @@ async fn traces_arrive_intact_as_gzipped_protobuf_with_headers() {
         "{{endpoint: '{base}', headers: {{X-Tenant: acme}}}}"
     ));
     let batch = traces(3);
-    exporter.export(batch.clone()).await.unwrap();
+    export(&exporter, batch.clone()).await.unwrap();
 
     let seen = fake.seen();
     assert_eq!(seen.len(), 1);
@@ -256,7 +270,7 @@ async fn metrics_arrive_intact_zstd_compressed() {
     let (fake, base) = serve().await;
     let exporter = exporter(&format!("{{endpoint: '{base}/', compression: zstd}}"));
     let batch = metrics();
-    exporter.export(batch.clone()).await.unwrap();
+    export(&exporter, batch.clone()).await.unwrap();
 
     let seen = fake.seen();
     assert_eq!(seen[0].path, "/v1/metrics");
@@ -272,7 +286,7 @@ async fn json_encoding_sends_application_json() {
         "{{endpoint: '{base}', encoding: json, compression: none}}"
     ));
     let batch = logs();
-    exporter.export(batch.clone()).await.unwrap();
+    export(&exporter, batch.clone()).await.unwrap();
 
     let seen = fake.seen();
     assert_eq!(seen[0].path, "/v1/logs");
@@ -289,7 +303,7 @@ async fn a_signal_endpoint_overrides_the_base() {
         "{{endpoint: 'http://127.0.0.1:1', logs_endpoint: '{base}/custom/ingest', compression: none}}"
     ));
     let batch = logs();
-    exporter.export(batch.clone()).await.unwrap();
+    export(&exporter, batch.clone()).await.unwrap();
 
     let seen = fake.seen();
     assert_eq!(seen[0].path, "/custom/ingest");
@@ -306,7 +320,7 @@ async fn unavailable_with_retry_after_is_retryable_after_that_delay() {
         body: b"overloaded".to_vec(),
     });
     let exporter = exporter(&format!("endpoint: '{base}'"));
-    match exporter.export(traces(1)).await {
+    match export(&exporter, traces(1)).await {
         Err(ExportError::Retryable {
             message,
             retry_after,
@@ -331,7 +345,7 @@ async fn too_many_requests_without_retry_after_uses_the_backoff() {
     });
     let exporter = exporter(&format!("endpoint: '{base}'"));
     assert_eq!(
-        exporter.export(traces(1)).await,
+        export(&exporter, traces(1)).await,
         Err(ExportError::Retryable {
             message: format!("HTTP 429 Too Many Requests from {base}/v1/traces"),
             retry_after: None,
@@ -362,7 +376,7 @@ async fn bad_request_is_permanent_with_the_servers_message() {
     });
     let exporter = exporter(&format!("endpoint: '{base}'"));
     assert_eq!(
-        exporter.export(traces(1)).await,
+        export(&exporter, traces(1)).await,
         Err(ExportError::permanent(format!(
             "HTTP 400 Bad Request from {base}/v1/traces: invalid span id length"
         )))
@@ -383,7 +397,7 @@ async fn partial_success_is_permanent_with_the_rejected_count() {
         ..Reply::default()
     });
     let exporter = exporter(&format!("endpoint: '{base}'"));
-    match exporter.export(traces(5)).await {
+    match export(&exporter, traces(5)).await {
         Err(ExportError::Permanent { message, rejected }) => {
             assert_eq!(rejected, Some(2));
             assert!(message.contains("spans too old"), "{message}");
@@ -401,7 +415,7 @@ async fn json_partial_success_is_read_in_json() {
         body: br#"{"partialSuccess":{"rejectedLogRecords":"1","errorMessage":"too big"}}"#.to_vec(),
     });
     let exporter = exporter(&format!("{{endpoint: '{base}', encoding: json}}"));
-    let err = exporter.export(logs()).await.unwrap_err();
+    let err = export(&exporter, logs()).await.unwrap_err();
     assert!(
         matches!(&err, ExportError::Permanent { rejected: Some(1), message } if message.contains("too big")),
         "{err:?}"
@@ -416,7 +430,7 @@ async fn connection_refused_is_retryable() {
         listener.local_addr().unwrap()
     };
     let exporter = exporter(&format!("endpoint: 'http://{address}'"));
-    let err = exporter.export(traces(1)).await.unwrap_err();
+    let err = export(&exporter, traces(1)).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert!(err.to_string().contains(&address.to_string()), "{err}");
 }
@@ -425,7 +439,7 @@ async fn connection_refused_is_retryable() {
 async fn a_signal_without_url_is_permanent() {
     let (_fake, base) = serve().await;
     let exporter = exporter(&format!("traces_endpoint: '{base}/t'"));
-    let err = exporter.export(logs()).await.unwrap_err();
+    let err = export(&exporter, logs()).await.unwrap_err();
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("logs_endpoint"), "{err}");
 }
@@ -466,7 +480,7 @@ async fn the_conformance_examples_arrive_intact_in_both_encodings() {
     for encoding in ["proto", "json"] {
         let exporter = exporter(&format!("{{endpoint: '{base}', encoding: {encoding}}}"));
         for batch in &examples {
-            exporter.export(batch.clone()).await.unwrap();
+            export(&exporter, batch.clone()).await.unwrap();
         }
     }
     let seen = fake.seen();
@@ -543,7 +557,7 @@ async fn https_with_a_ca_file_delivers() {
         tls_file("ca.pem")
     ));
     let batch = metrics();
-    exporter.export(batch.clone()).await.unwrap();
+    export(&exporter, batch.clone()).await.unwrap();
     let seen = fake.seen();
     assert_eq!(received(&seen[0], Signal::Metrics), batch);
 }
@@ -557,7 +571,73 @@ async fn https_with_an_unknown_ca_is_refused_by_the_client() {
         "{{endpoint: '{base}', tls: {{ca_file: '{}'}}}}",
         tls_file("server.pem")
     ));
-    let err = exporter.export(metrics()).await.unwrap_err();
+    let err = export(&exporter, metrics()).await.unwrap_err();
     assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(fake.seen().is_empty());
+}
+
+/// Prepared once, sent three times against a server failing twice (503, retryable): the
+/// server receives three byte-identical bodies, compressed form included. `send` never
+/// sees the batch, so the batch was encoded and compressed once, in `prepare`.
+#[tokio::test]
+async fn retries_send_the_bytes_prepared_once() {
+    for (encoding, compression) in [
+        ("proto", "gzip"),
+        ("proto", "zstd"),
+        ("proto", "none"),
+        ("json", "gzip"),
+    ] {
+        let (fake, base) = serve().await;
+        let unavailable = Reply {
+            status: 503,
+            headers: Vec::new(),
+            body: b"try again".to_vec(),
+        };
+        fake.script([unavailable.clone(), unavailable]);
+        let exporter = exporter(&format!(
+            "{{endpoint: '{base}', encoding: {encoding}, compression: {compression}, headers: {{X-Tenant: acme}}}}"
+        ));
+        let batch = traces(4);
+        let encoded = match encoding {
+            "json" => batch.encode_json(),
+            _ => batch.encode_protobuf(),
+        };
+
+        let mut request = exporter.prepare(batch.clone()).unwrap();
+        assert_eq!(request.items(), 4);
+        assert_eq!(request.encoded_len(), encoded.len());
+        for _ in 0..2 {
+            let err = request.send().await.unwrap_err();
+            assert!(err.is_retryable(), "{encoding}/{compression}: {err:?}");
+        }
+        request.send().await.unwrap();
+
+        let seen = fake.seen();
+        assert_eq!(seen.len(), 3, "{encoding}/{compression}");
+        for attempt in seen.iter() {
+            assert_eq!(
+                attempt.body, seen[0].body,
+                "{encoding}/{compression}: a retry changed the body"
+            );
+            assert_eq!(attempt.path, "/v1/traces");
+            assert_eq!(attempt.header("x-tenant"), Some("acme"));
+            assert_eq!(
+                attempt.header("content-encoding"),
+                (compression != "none").then_some(compression)
+            );
+        }
+        assert_eq!(seen[0].decompressed(), encoded, "{encoding}/{compression}");
+        assert_eq!(received(&seen[0], Signal::Traces), batch);
+    }
+}
+
+#[tokio::test]
+async fn an_empty_batch_is_prepared_but_not_sent() {
+    let (fake, base) = serve().await;
+    // No URL for logs: an empty batch still is not an error, as nothing is sent.
+    let exporter = exporter(&format!("traces_endpoint: '{base}/t'"));
+    let mut request = exporter.prepare(Batch::empty(Signal::Logs)).unwrap();
+    assert_eq!((request.items(), request.encoded_len()), (0, 0));
+    request.send().await.unwrap();
     assert!(fake.seen().is_empty());
 }

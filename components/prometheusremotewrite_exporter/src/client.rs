@@ -86,10 +86,11 @@ impl Client {
         })
     }
 
-    /// POSTs one snappy-compressed `WriteRequest`.
-    pub async fn send(&self, body: Vec<u8>) -> Result<(), Failure> {
+    /// POSTs one snappy-compressed `WriteRequest` (a cheap clone of the prepared body,
+    /// so every attempt sends the same bytes).
+    pub async fn send(&self, body: Bytes) -> Result<(), Failure> {
         let mut request = Request::post(self.uri.clone())
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| Failure {
                 retryable: false,
                 retry_after: None,

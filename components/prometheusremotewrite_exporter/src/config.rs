@@ -308,6 +308,13 @@ impl Config {
                 "a 0 size queue will drop all the data".into(),
             ));
         }
+        if config.remote_write_queue.enabled && config.remote_write_queue.num_consumers == 0 {
+            problems.push(problem(
+                &["remote_write_queue", "num_consumers"],
+                "must be at least 1 while the queue is enabled (it is also the number of shards)"
+                    .into(),
+            ));
+        }
         if config.max_batch_size_bytes == 0 {
             problems.push(problem(
                 &["max_batch_size_bytes"],

@@ -4,9 +4,10 @@
 //! The path of a batch: [`convert`] maps OTLP to series (names and labels by [`naming`]
 //! and [`attributes`], exponential histograms by [`native`], delta temporality by
 //! [`delta`]); [`request`] packs the series into size-bounded `WriteRequest`s;
-//! [`exporter`] sends them through ordered shards with [`client`]. The engine around the
-//! exporter owns the queue, retries and timeouts; see README.md for the reasons behind
-//! the shards and the conversion cache.
+//! [`exporter`] does all that once per batch (`prepare`) and sends the encoded requests
+//! through ordered shards with [`client`], resuming on every retry. The engine around
+//! the exporter owns the queue, retries and timeouts; see README.md for the reasons
+//! behind the shards and the resumable requests.
 
 pub mod attributes;
 pub mod client;

@@ -129,16 +129,37 @@ pub fn encode(request: &WriteRequest) -> Result<Vec<u8>, String> {
 
 /// [`encode`] with a reusable scratch buffer for the uncompressed protobuf.
 pub fn encode_with(request: &WriteRequest, scratch: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    encode_into(request, scratch, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode`] into `out` (replacing its content), the uncompressed protobuf left in
+/// `scratch`: both buffers can be reused from one request to the next.
+pub fn encode_into(
+    request: &WriteRequest,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     scratch.clear();
     request
         .encode(scratch)
         .map_err(|e| format!("protobuf encoding failed: {e}"))?;
-    let mut out = vec![0; snap::raw::max_compress_len(scratch.len())];
+    out.clear();
+    out.resize(snap::raw::max_compress_len(scratch.len()), 0);
     let n = snap::raw::Encoder::new()
-        .compress(scratch, &mut out)
+        .compress(scratch, out)
         .map_err(|e| format!("snappy compression failed: {e}"))?;
     out.truncate(n);
-    Ok(out)
+    Ok(())
+}
+
+/// The wire body back into its `WriteRequest` (to filter an already prepared request).
+pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| format!("snappy decompression failed: {e}"))?;
+    WriteRequest::decode(raw.as_slice()).map_err(|e| format!("protobuf decoding failed: {e}"))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The exporter against an in-process HTTP server on 127.0.0.1: headers, the decoded
 //! `WriteRequest`, status handling, request splitting and ordering across retries.
+//! Each test drives a request as the engine does: `prepare` once, then `send` for every
+//! attempt.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::collections::VecDeque;
@@ -13,7 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use prost::Message;
 use weir_api::telemetry::Telemetry;
-use weir_api::{Batch, BuildContext, ComponentId, ExportError, Exporter};
+use weir_api::{Batch, BuildContext, ComponentId, ExportError, ExportRequest, Exporter};
 use weir_proto::common::v1::{any_value, AnyValue, KeyValue};
 use weir_proto::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics,
@@ -106,6 +108,12 @@ fn exporter(config: &str, telemetry: &Telemetry) -> Arc<dyn Exporter> {
         .exporter
 }
 
+/// Prepares `batch` and makes one attempt, as the engine's first attempt does.
+async fn export(e: &Arc<dyn Exporter>, batch: Batch) -> Result<(), ExportError> {
+    let mut request: Box<dyn ExportRequest> = e.prepare(batch)?;
+    request.send().await
+}
+
 fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.into(),
@@ -178,7 +186,7 @@ async fn headers_and_write_request_content() {
     let url = server.start().await;
     let telemetry = Telemetry::new();
     let e = exporter(&format!("endpoint: {url}\nheaders: {{X-Scope-OrgID: tenant-1}}\nexternal_labels: {{cluster: c1}}\n"), &telemetry);
-    e.export(batch(2, 0, 5.0, AggregationTemporality::Cumulative))
+    export(&e, batch(2, 0, 5.0, AggregationTemporality::Cumulative))
         .await
         .unwrap();
     let received = server.received();
@@ -224,8 +232,10 @@ async fn retryable_then_delivered_once_and_delta_not_double_counted() {
         .push_back((503, Some("3"), "busy"));
     let url = server.start().await;
     let e = exporter(&format!("endpoint: {url}\n"), &Telemetry::new());
-    let b = batch(1, 1_000, 2.0, AggregationTemporality::Delta);
-    match e.export(b.clone()).await {
+    let mut request = e
+        .prepare(batch(1, 1_000, 2.0, AggregationTemporality::Delta))
+        .unwrap();
+    match request.send().await {
         Err(ExportError::Retryable {
             retry_after,
             message,
@@ -235,9 +245,9 @@ async fn retryable_then_delivered_once_and_delta_not_double_counted() {
         }
         other => panic!("expected retryable, got {other:?}"),
     }
-    // The engine retries the same batch: it must not add the delta a second time.
-    e.export(b).await.unwrap();
-    e.export(batch(1, 2_000, 3.0, AggregationTemporality::Delta))
+    // The engine retries the same request: it must not add the delta a second time.
+    request.send().await.unwrap();
+    export(&e, batch(1, 2_000, 3.0, AggregationTemporality::Delta))
         .await
         .unwrap();
     let values: Vec<f64> = samples(&server.received()).iter().map(|s| s.2).collect();
@@ -260,14 +270,10 @@ async fn too_many_requests_is_retryable_and_bad_request_is_permanent() {
         &telemetry,
     );
     assert!(matches!(
-        e.export(batch(1, 0, 1.0, AggregationTemporality::Cumulative))
-            .await,
+        export(&e, batch(1, 0, 1.0, AggregationTemporality::Cumulative)).await,
         Err(ExportError::Retryable { .. })
     ));
-    match e
-        .export(batch(3, 5, 1.0, AggregationTemporality::Cumulative))
-        .await
-    {
+    match export(&e, batch(3, 5, 1.0, AggregationTemporality::Cumulative)).await {
         Err(ExportError::Permanent { rejected, message }) => {
             assert_eq!(rejected, Some(3));
             assert!(message.contains("out of order sample"), "{message}");
@@ -289,8 +295,7 @@ async fn network_error_is_retryable() {
         &Telemetry::new(),
     );
     assert!(matches!(
-        e.export(batch(1, 0, 1.0, AggregationTemporality::Cumulative))
-            .await,
+        export(&e, batch(1, 0, 1.0, AggregationTemporality::Cumulative)).await,
         Err(ExportError::Retryable { .. })
     ));
 }
@@ -300,7 +305,7 @@ async fn requests_are_split_by_bytes() {
     let server = Server::default();
     let url = server.start().await;
     let e = exporter(&format!("endpoint: {url}\nmax_batch_size_bytes: 2000\nremote_write_queue: {{num_consumers: 1}}\n"), &Telemetry::new());
-    e.export(batch(300, 0, 1.0, AggregationTemporality::Cumulative))
+    export(&e, batch(300, 0, 1.0, AggregationTemporality::Cumulative))
         .await
         .unwrap();
     let received = server.received();
@@ -323,10 +328,10 @@ async fn an_older_sample_never_follows_a_newer_one() {
     let telemetry = Telemetry::new();
     let e = exporter(&format!("endpoint: {url}\n"), &telemetry);
     // The newer batch overtakes the older one (e.g. the older one was being retried).
-    e.export(batch(1, 2_000, 9.0, AggregationTemporality::Cumulative))
+    export(&e, batch(1, 2_000, 9.0, AggregationTemporality::Cumulative))
         .await
         .unwrap();
-    e.export(batch(1, 1_000, 4.0, AggregationTemporality::Cumulative))
+    export(&e, batch(1, 1_000, 4.0, AggregationTemporality::Cumulative))
         .await
         .unwrap();
     let all = samples(&server.received());
@@ -349,12 +354,15 @@ async fn concurrent_exports_keep_each_series_in_order() {
     for step in 0..20u64 {
         let e = e.clone();
         tasks.push(tokio::spawn(async move {
-            e.export(batch(
-                50,
-                step * 1_000,
-                step as f64,
-                AggregationTemporality::Cumulative,
-            ))
+            export(
+                &e,
+                batch(
+                    50,
+                    step * 1_000,
+                    step as f64,
+                    AggregationTemporality::Cumulative,
+                ),
+            )
             .await
         }));
     }
@@ -376,4 +384,85 @@ async fn concurrent_exports_keep_each_series_in_order() {
         }
     }
     assert_eq!(newest.len(), 50);
+}
+
+/// Issue 13: a round that failed must not be overtaken by the next round, whose newer
+/// samples would make Weir's own ordering check drop the retried ones.
+#[tokio::test]
+async fn a_newer_round_waits_for_the_retry_of_an_older_one() {
+    let server = Server::default();
+    server.script.lock().unwrap().push_back((503, None, "busy"));
+    let url = server.start().await;
+    let telemetry = Telemetry::new();
+    let e = exporter(
+        &format!("endpoint: {url}\nremote_write_queue: {{num_consumers: 2}}\n"),
+        &telemetry,
+    );
+    let mut older = e
+        .prepare(batch(1, 1_000, 1.0, AggregationTemporality::Cumulative))
+        .unwrap();
+    let mut newer = e
+        .prepare(batch(1, 2_000, 2.0, AggregationTemporality::Cumulative))
+        .unwrap();
+    assert!(matches!(
+        older.send().await,
+        Err(ExportError::Retryable { .. })
+    ));
+    // Another consumer takes the next round while the first one backs off.
+    let next_round = tokio::spawn(async move { newer.send().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        server.received().is_empty(),
+        "the newer round went out before the older one's retry"
+    );
+    assert!(!next_round.is_finished());
+    older.send().await.unwrap();
+    next_round.await.unwrap().unwrap();
+
+    let received = server.received();
+    let times: Vec<i64> = received
+        .iter()
+        .flat_map(|r| &r.request.timeseries)
+        .flat_map(|s| &s.samples)
+        .map(|s| s.timestamp)
+        .collect();
+    let ts = (T / 1_000_000) as i64;
+    assert_eq!(times, vec![ts + 1_000, ts + 2_000], "both rounds, in order");
+    let text = telemetry.encode();
+    assert!(
+        !text.contains("reason=\"sample_older_than_delivered\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "weir_prometheusremotewrite_samples_sent_total{exporter=\"prometheusremotewrite\"} 2"
+    ));
+}
+
+/// A request given up by the engine (dropped while waiting for a retry) lets the
+/// requests behind it go.
+#[tokio::test]
+async fn a_dropped_request_does_not_hold_back_its_shard() {
+    let server = Server::default();
+    server.script.lock().unwrap().push_back((503, None, "busy"));
+    let url = server.start().await;
+    let e = exporter(
+        &format!("endpoint: {url}\nremote_write_queue: {{num_consumers: 2}}\n"),
+        &Telemetry::new(),
+    );
+    let mut older = e
+        .prepare(batch(1, 1_000, 1.0, AggregationTemporality::Cumulative))
+        .unwrap();
+    let mut newer = e
+        .prepare(batch(1, 2_000, 2.0, AggregationTemporality::Cumulative))
+        .unwrap();
+    assert!(older.send().await.is_err());
+    let next_round = tokio::spawn(async move { newer.send().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(older);
+    tokio::time::timeout(Duration::from_secs(5), next_round)
+        .await
+        .expect("the newer round is not held back by a dropped request")
+        .unwrap()
+        .unwrap();
+    assert_eq!(samples(&server.received()).len(), 1);
 }

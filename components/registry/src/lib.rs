@@ -26,5 +26,6 @@ pub fn registry() -> Registry {
             weir_prometheusremotewrite_exporter::factory(),
         ],
         extensions: vec![weir_health_check::factory()],
+        connectors: vec![weir_forward_connector::factory()],
     }
 }

@@ -35,6 +35,7 @@ use weir_proto::logs::v1::ResourceLogs;
 use weir_proto::metrics::v1::ResourceMetrics;
 use weir_proto::trace::v1::ResourceSpans;
 
+use crate::ack::{Ack, Acks, Outcome};
 pub use edit::OwnedValue;
 pub use metadata::ClientMetadata;
 use repr::Res;
@@ -74,9 +75,12 @@ pub struct Batch {
     payload: Arc<Payload>,
     metadata: ClientMetadata,
     items: usize,
+    /// The acknowledgement handles of the admitted batches whose data this holds.
+    acks: Acks,
 }
 
-/// Two batches are equal when they hold the same data, whatever its representation.
+/// Two batches are equal when they hold the same data, whatever its representation
+/// (acknowledgement handles are not data).
 impl PartialEq for Batch {
     fn eq(&self, other: &Self) -> bool {
         self.signal() == other.signal()
@@ -101,6 +105,7 @@ impl Batch {
             payload: Arc::new(payload),
             metadata: ClientMetadata::default(),
             items,
+            acks: Acks::new(),
         }
     }
 
@@ -240,6 +245,28 @@ impl Batch {
         self.metadata = metadata;
     }
 
+    // ---- Acknowledgements ------------------------------------------------------------
+
+    /// Attaches an admitted batch's acknowledgement handle (the receiver output does).
+    pub fn attach_ack(&mut self, ack: Ack) {
+        self.acks.push(ack);
+    }
+
+    /// The handles this data carries.
+    pub fn acks(&self) -> &Acks {
+        &self.acks
+    }
+
+    /// Takes the handles out, for whatever carries the data on (an export request).
+    pub fn take_acks(&mut self) -> Acks {
+        std::mem::take(&mut self.acks)
+    }
+
+    /// Records what became of this data on every handle it carries.
+    pub fn record_outcome(&self, outcome: Outcome) {
+        self.acks.record(outcome);
+    }
+
     // ---- Views -------------------------------------------------------------------
 
     /// The resources of a traces batch; empty for other signals.
@@ -362,6 +389,7 @@ impl Batch {
             return Err(other);
         }
         let added = other.items;
+        self.acks.extend(other.acks);
         let other_payload = Arc::try_unwrap(other.payload).unwrap_or_else(|arc| (*arc).clone());
         match (Arc::make_mut(&mut self.payload), other_payload) {
             (Payload::Traces(a), Payload::Traces(b)) => a.extend(b),
@@ -384,14 +412,21 @@ impl Batch {
             return front;
         }
         let front_payload = split::split_front(Arc::make_mut(&mut self.payload), n);
-        self.recount();
+        // Moved, not dropped: no outcome to record.
+        self.items = self.payload.items();
         let mut front = Batch::from_payload(front_payload);
         front.metadata = self.metadata.clone();
+        front.acks = self.acks.clone();
         front
     }
 
+    /// Recounts after a walk; items the walk removed are recorded as dropped.
     fn recount(&mut self) {
+        let before = self.items;
         self.items = self.payload.items();
+        if self.items < before {
+            self.acks.record(Outcome::Dropped);
+        }
     }
 
     fn payload_mut(&mut self) -> &mut Payload {

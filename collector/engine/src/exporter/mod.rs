@@ -1,9 +1,13 @@
 //! One exporter id at run time: a queue per signal it serves, `num_consumers` workers
-//! per queue, and the retry/timeout stack around the component's `export`.
+//! per queue, and the retry/timeout stack around the component's requests.
 //!
-//! Pipelines hold an [`ExporterInput`] per exporter they list. A full queue drops and
+//! Pipelines hold an [`ExporterInput`] per exporter they list. A batch is prepared (the
+//! component encodes and compresses it, once) before it is queued; workers send the
+//! prepared request, and a retry sends the same request again. A full queue drops and
 //! counts (`otelcol_exporter_enqueue_failed_*`) so one slow exporter never stalls the
 //! pipeline's other exporters, unless `sending_queue.block_on_overflow` asks to push back.
+//! Every way a request ends records its outcome on the acknowledgement handles of the
+//! data it carries.
 
 mod queue;
 mod retry;
@@ -17,33 +21,55 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use weir_api::telemetry::{ExporterCounters, Telemetry};
-use weir_api::{Batch, Batcher, BatcherSettings, Exporter, ExporterSettings, Signal};
+use weir_api::{
+    Batch, Batcher, BatcherSettings, ExportError, Exporter, ExporterSettings, Outcome, Signal,
+};
 
 use crate::ratelimit::RateLimitedLog;
-pub use queue::{ExportQueue, PushError};
+pub use queue::{MemoryQueue, PushError, Queue, Queued};
 
 /// The queue and counters of one (exporter, signal).
 struct Lane {
     exporter_id: String,
     signal: Signal,
-    queue: ExportQueue,
+    exporter: Arc<dyn Exporter>,
+    queue: Box<dyn Queue>,
     counters: ExporterCounters,
     blocks: bool,
     overflow_log: RateLimitedLog,
 }
 
 impl Lane {
-    async fn enqueue(&self, batch: Batch) {
+    /// Prepares the batch's request (once) and queues it.
+    async fn enqueue(&self, mut batch: Batch) {
         let items = batch.item_count() as u64;
+        let acks = batch.take_acks();
+        let request = match self.exporter.prepare(batch) {
+            Ok(request) => request,
+            Err(err) => {
+                // A batch that cannot even be encoded will not encode on a retry.
+                self.counters.send_failed.inc_by(items);
+                acks.record(Outcome::Failed);
+                let message = match &err {
+                    ExportError::Permanent { message, .. }
+                    | ExportError::Retryable { message, .. } => message.as_str(),
+                };
+                tracing::error!(exporter = %self.exporter_id, signal = %self.signal, items,
+                    error = %message, "could not prepare the export request; data dropped");
+                return;
+            }
+        };
+        let item = Queued { request, acks };
         let result = if self.blocks {
-            self.queue.push(batch).await
+            self.queue.push(item).await
         } else {
-            self.queue.try_push(batch)
+            self.queue.try_push(item)
         };
         match result {
             Ok(()) => {}
-            Err(PushError::Full(_)) => {
+            Err(PushError::Full(item)) => {
                 self.counters.enqueue_failed.inc_by(items);
+                item.acks.record(Outcome::Failed);
                 self.overflow_log.warn(items, |total| {
                     tracing::warn!(exporter = %self.exporter_id, signal = %self.signal,
                         dropped_items = total,
@@ -51,8 +77,9 @@ impl Lane {
                          or set block_on_overflow)")
                 });
             }
-            Err(PushError::Closed) => {
+            Err(PushError::Closed(item)) => {
                 self.counters.enqueue_failed.inc_by(items);
+                item.acks.record(Outcome::Failed);
                 tracing::warn!(exporter = %self.exporter_id, signal = %self.signal, items,
                     "data arrived after the exporter's queue closed for shutdown; dropped");
             }
@@ -133,7 +160,7 @@ impl ExporterRuntime {
             // No queue: hand over one request at a time and make the caller wait.
             (1, true)
         };
-        let queue = ExportQueue::new(
+        let queue = MemoryQueue::new(
             capacity,
             if queue_settings.enabled {
                 queue_settings.sizer
@@ -146,7 +173,8 @@ impl ExporterRuntime {
         let lane = Arc::new(Lane {
             exporter_id: self.id.clone(),
             signal,
-            queue,
+            exporter: self.exporter.clone(),
+            queue: Box::new(queue),
             counters,
             blocks,
             overflow_log: RateLimitedLog::new(Duration::from_secs(5)),
@@ -170,32 +198,30 @@ impl ExporterRuntime {
     pub async fn start(&mut self) -> Result<(), weir_api::StartError> {
         self.exporter.start().await?;
         let consumers = if self.settings.queue.enabled {
-            self.settings.queue.num_consumers.max(1)
+            self.settings.queue.num_consumers
         } else {
             1
         };
         for lane in self.lanes.values() {
             for _ in 0..consumers {
                 let lane = lane.clone();
-                let exporter = self.exporter.clone();
                 let settings = self.settings.clone();
                 let abort = self.abort.clone();
                 let aborted = self.aborted_items.clone();
                 self.workers.spawn(async move {
                     while !abort.is_cancelled() {
-                        let Some(batch) = lane.queue.pop().await else {
+                        let Some(item) = lane.queue.pop().await else {
                             break;
                         };
                         let outcome = retry::deliver(
-                            &exporter,
                             &settings,
                             &lane.counters,
-                            batch,
+                            item,
                             &abort,
                             &lane.exporter_id,
                         )
                         .await;
-                        if let retry::Outcome::Failed { items, .. } = outcome {
+                        if let retry::Delivery::Failed { items, .. } = outcome {
                             if abort.is_cancelled() {
                                 aborted.fetch_add(items as u64, Ordering::Relaxed);
                             }
@@ -209,6 +235,7 @@ impl ExporterRuntime {
                 send_batch_size: batch_settings.min_size.max(1),
                 send_batch_max_size: batch_settings.max_size,
                 timeout: batch_settings.flush_timeout,
+                sizer: batch_settings.sizer,
                 ..Default::default()
             };
             for (rx, lane) in self.batcher_inputs.drain(..) {
@@ -246,12 +273,11 @@ impl ExporterRuntime {
             self.abort.cancel();
             while self.workers.join_next().await.is_some() {}
             for lane in self.lanes.values() {
-                let left: u64 = lane
-                    .queue
-                    .drain_remaining()
-                    .iter()
-                    .map(|b| b.item_count() as u64)
-                    .sum();
+                let remaining = lane.queue.drain_remaining();
+                for item in &remaining {
+                    item.acks.record(Outcome::Failed);
+                }
+                let left: u64 = remaining.iter().map(|item| item.items() as u64).sum();
                 if left > 0 {
                     lane.counters.send_failed.inc_by(left);
                     tracing::error!(exporter = %self.id, signal = %lane.signal, items = left,

@@ -1,25 +1,68 @@
 //! The bounded queue in front of one exporter, for one signal.
 //!
-//! Sized in the configured unit (requests, items or bytes). Pipelines push without waiting
-//! (a full queue refuses and the caller counts the drop) unless the exporter says
-//! `block_on_overflow`, in which case they wait for room and the wait travels back to the
-//! receivers. Consumers pop until the queue is closed and empty. One small mutex per
-//! queue: it is held for a push or a pop only, never across an await.
+//! It holds prepared requests ([`Queued`]): each batch is encoded (and compressed) once,
+//! before it is queued, so the `bytes` sizer charges the request's real encoded size and
+//! a retry resends the same bytes. Sized in the configured unit (requests, items or
+//! bytes). Pipelines push without waiting (a full queue refuses and the caller counts the
+//! drop) unless the exporter says `block_on_overflow`, in which case they wait for room
+//! and the wait travels back to the receivers. Consumers pop until the queue is closed and
+//! empty.
+//!
+//! [`Queue`] is the seam for a disk-backed queue; [`MemoryQueue`] is today's, with one
+//! small mutex held for a push or a pop only, never across an await.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use async_trait::async_trait;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
-use weir_api::{Batch, Sizer};
+use weir_api::{Acks, ExportRequest, Sizer};
+
+/// A prepared request with the acknowledgement handles of the data it carries.
+pub struct Queued {
+    pub request: Box<dyn ExportRequest>,
+    pub acks: Acks,
+}
+
+impl Queued {
+    pub fn items(&self) -> usize {
+        self.request.items()
+    }
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queued")
+            .field("items", &self.items())
+            .field("acks", &self.acks.len())
+            .finish()
+    }
+}
+
+/// What an exporter's queue does, whatever holds the data.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Enqueues if there is room now.
+    fn try_push(&self, item: Queued) -> Result<(), PushError>;
+    /// Enqueues, waiting for room. An item larger than the whole queue is refused at once.
+    async fn push(&self, item: Queued) -> Result<(), PushError>;
+    /// The next item, or `None` once the queue is closed and empty.
+    async fn pop(&self) -> Option<Queued>;
+    /// Takes no more data; consumers drain what is left, then stop.
+    fn close(&self);
+    /// Removes everything still queued (at the shutdown deadline) and returns it.
+    fn drain_remaining(&self) -> Vec<Queued>;
+}
 
 struct State {
-    batches: VecDeque<(Batch, usize)>,
+    batches: VecDeque<(Queued, usize)>,
     used: usize,
     closed: bool,
 }
 
-pub struct ExportQueue {
+/// The in-memory queue.
+pub struct MemoryQueue {
     state: Mutex<State>,
     capacity: usize,
     sizer: Sizer,
@@ -28,16 +71,16 @@ pub struct ExportQueue {
     size_gauge: Gauge,
 }
 
-/// Why a push did not enqueue.
+/// Why a push did not enqueue; the item comes back so the caller can record its fate.
 #[derive(Debug)]
 pub enum PushError {
-    /// No room (or the batch alone is larger than the whole queue).
-    Full(Batch),
-    /// The queue no longer takes data (shutdown); the batch is dropped by the caller.
-    Closed,
+    /// No room (or the item alone is larger than the whole queue).
+    Full(Queued),
+    /// The queue no longer takes data (shutdown).
+    Closed(Queued),
 }
 
-impl ExportQueue {
+impl MemoryQueue {
     pub fn new(capacity: usize, sizer: Sizer, size_gauge: Gauge, capacity_gauge: &Gauge) -> Self {
         capacity_gauge.set(capacity as i64);
         Self {
@@ -58,53 +101,53 @@ impl ExportQueue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The batch's size in the queue's unit.
-    pub fn size_of(&self, batch: &Batch) -> usize {
+    /// The item's size in the queue's unit.
+    pub fn size_of(&self, item: &Queued) -> usize {
         match self.sizer {
             Sizer::Requests => 1,
-            Sizer::Items => batch.item_count(),
-            Sizer::Bytes => batch.encoded_len(),
+            Sizer::Items => item.request.items(),
+            Sizer::Bytes => item.request.encoded_len(),
         }
     }
+}
 
-    /// Enqueues if there is room now.
-    pub fn try_push(&self, batch: Batch) -> Result<(), PushError> {
-        let size = self.size_of(&batch);
+#[async_trait]
+impl Queue for MemoryQueue {
+    fn try_push(&self, item: Queued) -> Result<(), PushError> {
+        let size = self.size_of(&item);
         let mut state = self.lock();
         if state.closed {
-            return Err(PushError::Closed);
+            return Err(PushError::Closed(item));
         }
         if state.used + size > self.capacity {
-            return Err(PushError::Full(batch));
+            return Err(PushError::Full(item));
         }
         state.used += size;
-        state.batches.push_back((batch, size));
+        state.batches.push_back((item, size));
         self.size_gauge.set(state.used as i64);
         drop(state);
         self.not_empty.notify_one();
         Ok(())
     }
 
-    /// Enqueues, waiting for room. A batch larger than the whole queue is refused at once.
-    pub async fn push(&self, mut batch: Batch) -> Result<(), PushError> {
-        if self.size_of(&batch) > self.capacity {
-            return Err(PushError::Full(batch));
+    async fn push(&self, mut item: Queued) -> Result<(), PushError> {
+        if self.size_of(&item) > self.capacity {
+            return Err(PushError::Full(item));
         }
         loop {
             let room = self.not_full.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.try_push(batch) {
+            match self.try_push(item) {
                 Ok(()) => return Ok(()),
-                Err(PushError::Full(back)) => batch = back,
+                Err(PushError::Full(back)) => item = back,
                 Err(closed) => return Err(closed),
             }
             room.await;
         }
     }
 
-    /// The next batch, or `None` once the queue is closed and empty.
-    pub async fn pop(&self) -> Option<Batch> {
+    async fn pop(&self) -> Option<Queued> {
         loop {
             let ready = self.not_empty.notified();
             tokio::pin!(ready);
@@ -131,15 +174,13 @@ impl ExportQueue {
         }
     }
 
-    /// Takes no more data; consumers drain what is left, then stop.
-    pub fn close(&self) {
+    fn close(&self) {
         self.lock().closed = true;
         self.not_empty.notify_waiters();
         self.not_full.notify_waiters();
     }
 
-    /// Removes everything still queued (at the shutdown deadline) and returns it.
-    pub fn drain_remaining(&self) -> Vec<Batch> {
+    fn drain_remaining(&self) -> Vec<Queued> {
         let mut state = self.lock();
         state.used = 0;
         self.size_gauge.set(0);
@@ -151,48 +192,71 @@ impl ExportQueue {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use weir_api::Signal;
+    use weir_api::ExportError;
 
-    fn queue(capacity: usize) -> ExportQueue {
-        ExportQueue::new(
-            capacity,
-            Sizer::Requests,
-            Gauge::default(),
-            &Gauge::default(),
-        )
+    /// A request that only knows its size.
+    struct Sized(usize);
+
+    #[async_trait]
+    impl ExportRequest for Sized {
+        fn items(&self) -> usize {
+            self.0
+        }
+        fn encoded_len(&self) -> usize {
+            self.0 * 10
+        }
+        async fn send(&mut self) -> Result<(), ExportError> {
+            Ok(())
+        }
+    }
+
+    fn item(n: usize) -> Queued {
+        Queued {
+            request: Box::new(Sized(n)),
+            acks: Acks::new(),
+        }
+    }
+
+    fn queue(capacity: usize, sizer: Sizer) -> MemoryQueue {
+        MemoryQueue::new(capacity, sizer, Gauge::default(), &Gauge::default())
     }
 
     #[tokio::test]
     async fn full_queue_refuses_then_drains_in_order() {
-        let q = queue(2);
-        q.try_push(Batch::empty(Signal::Traces)).unwrap();
-        q.try_push(Batch::empty(Signal::Metrics)).unwrap();
-        assert!(matches!(
-            q.try_push(Batch::empty(Signal::Logs)),
-            Err(PushError::Full(_))
-        ));
-        assert_eq!(q.pop().await.unwrap().signal(), Signal::Traces);
+        let q = queue(2, Sizer::Requests);
+        q.try_push(item(1)).unwrap();
+        q.try_push(item(2)).unwrap();
+        assert!(matches!(q.try_push(item(3)), Err(PushError::Full(_))));
+        assert_eq!(q.pop().await.unwrap().items(), 1);
         q.close();
-        assert_eq!(q.pop().await.unwrap().signal(), Signal::Metrics);
+        assert_eq!(q.pop().await.unwrap().items(), 2);
         assert!(q.pop().await.is_none());
-        assert!(matches!(
-            q.try_push(Batch::empty(Signal::Logs)),
-            Err(PushError::Closed)
-        ));
+        assert!(matches!(q.try_push(item(4)), Err(PushError::Closed(_))));
+    }
+
+    #[tokio::test]
+    async fn the_bytes_sizer_charges_the_encoded_request() {
+        let q = queue(50, Sizer::Bytes);
+        q.try_push(item(3)).unwrap(); // 30 bytes
+        assert!(matches!(q.try_push(item(3)), Err(PushError::Full(_))));
+        q.try_push(item(2)).unwrap(); // 20 more: exactly full
+        let q = queue(5, Sizer::Items);
+        q.try_push(item(5)).unwrap();
+        assert!(matches!(q.try_push(item(1)), Err(PushError::Full(_))));
     }
 
     #[tokio::test]
     async fn blocking_push_waits_for_room() {
-        let q = Arc::new(queue(1));
-        q.try_push(Batch::empty(Signal::Traces)).unwrap();
+        let q = Arc::new(queue(1, Sizer::Requests));
+        q.try_push(item(1)).unwrap();
         let pusher = {
             let q = q.clone();
-            tokio::spawn(async move { q.push(Batch::empty(Signal::Logs)).await.is_ok() })
+            tokio::spawn(async move { q.push(item(2)).await.is_ok() })
         };
         tokio::task::yield_now().await;
         assert!(!pusher.is_finished());
-        assert_eq!(q.pop().await.unwrap().signal(), Signal::Traces);
+        assert_eq!(q.pop().await.unwrap().items(), 1);
         assert!(pusher.await.unwrap());
-        assert_eq!(q.pop().await.unwrap().signal(), Signal::Logs);
+        assert_eq!(q.pop().await.unwrap().items(), 2);
     }
 }

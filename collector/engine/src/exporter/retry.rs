@@ -1,18 +1,20 @@
 //! One delivery: attempt, and on a retryable error wait and attempt again, as
 //! `retry_on_failure` says. The order of the stack is fixed and documented: queue ->
-//! retry -> timeout -> exporter. A server's hint (RetryInfo, Retry-After) is honoured
-//! when it is longer than the backoff.
+//! retry -> timeout -> request. Every attempt sends the same prepared request. A
+//! server's hint (RetryInfo, Retry-After) is honoured when it is longer than the backoff.
+//! The outcome is recorded on the acknowledgement handles of the data.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use weir_api::telemetry::ExporterCounters;
-use weir_api::{Batch, ExportError, Exporter, ExporterSettings};
+use weir_api::{ExportError, ExportRequest, ExporterSettings, Outcome};
 
-/// What happened to a batch.
+use super::Queued;
+
+/// What happened to a request.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Delivery {
     Sent,
     /// Some or all items failed for good.
     Failed {
@@ -21,29 +23,50 @@ pub enum Outcome {
     },
 }
 
-/// Exports `batch`, retrying as configured, until it is sent, fails for good, or `abort`
-/// is cancelled (the shutdown deadline). Updates the sent/failed counters.
+/// Sends `item`, retrying as configured, until it is sent, fails for good, or `abort`
+/// is cancelled (the shutdown deadline). Updates the sent/failed counters and records
+/// the outcome on the data's acknowledgement handles.
 pub async fn deliver(
-    exporter: &Arc<dyn Exporter>,
     settings: &ExporterSettings,
     counters: &ExporterCounters,
-    batch: Batch,
+    item: Queued,
     abort: &CancellationToken,
     exporter_id: &str,
-) -> Outcome {
-    let items = batch.item_count();
+) -> Delivery {
+    let Queued { mut request, acks } = item;
+    let outcome = attempts(settings, counters, request.as_mut(), abort, exporter_id).await;
+    match &outcome {
+        Delivery::Sent => acks.record(Outcome::Delivered),
+        Delivery::Failed { items, .. } => {
+            if *items < request.items() {
+                acks.record(Outcome::Delivered);
+            }
+            acks.record(Outcome::Failed);
+        }
+    }
+    outcome
+}
+
+async fn attempts(
+    settings: &ExporterSettings,
+    counters: &ExporterCounters,
+    request: &mut dyn ExportRequest,
+    abort: &CancellationToken,
+    exporter_id: &str,
+) -> Delivery {
+    let items = request.items();
     let started = Instant::now();
     let mut backoff = settings.retry.initial_interval;
     let mut jitter = Jitter::new();
     loop {
         let attempt = tokio::select! {
-            result = attempt(exporter, settings.timeout, batch.clone()) => result,
+            result = attempt(&mut *request, settings.timeout) => result,
             _ = abort.cancelled() => Err(ExportError::permanent("shutdown deadline reached during export")),
         };
         let (message, retry_after) = match attempt {
             Ok(()) => {
                 counters.sent.inc_by(items as u64);
-                return Outcome::Sent;
+                return Delivery::Sent;
             }
             Err(ExportError::Permanent { message, rejected }) => {
                 let failed = rejected.unwrap_or(items).min(items);
@@ -51,7 +74,7 @@ pub async fn deliver(
                 counters.send_failed.inc_by(failed as u64);
                 tracing::warn!(exporter = exporter_id, items = failed, error = %message,
                     "exporting failed; the data is dropped (permanent error, not retried)");
-                return Outcome::Failed {
+                return Delivery::Failed {
                     items: failed,
                     reason: message,
                 };
@@ -77,7 +100,7 @@ pub async fn deliver(
             };
             tracing::error!(exporter = exporter_id, items, error = %message,
                 "exporting failed; the data is dropped ({why})");
-            return Outcome::Failed {
+            return Delivery::Failed {
                 items,
                 reason: message,
             };
@@ -97,16 +120,12 @@ pub async fn deliver(
     }
 }
 
-/// One export, bounded by `timeout` unless it is zero.
-async fn attempt(
-    exporter: &Arc<dyn Exporter>,
-    timeout: Duration,
-    batch: Batch,
-) -> Result<(), ExportError> {
+/// One attempt, bounded by `timeout` unless it is zero.
+async fn attempt(request: &mut dyn ExportRequest, timeout: Duration) -> Result<(), ExportError> {
     if timeout.is_zero() {
-        return exporter.export(batch).await;
+        return request.send().await;
     }
-    tokio::time::timeout(timeout, exporter.export(batch))
+    tokio::time::timeout(timeout, request.send())
         .await
         .unwrap_or_else(|_| {
             Err(ExportError::retryable(format!(
@@ -152,21 +171,31 @@ mod tests {
     use super::*;
     use async_trait::async_trait;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     use weir_api::telemetry::Telemetry;
-    use weir_api::{RetrySettings, Signal};
+    use weir_api::{Ack, Acks, RetrySettings, Signal};
 
+    /// A request of 3 items that fails `failures_left` times with `error`.
     struct Flaky {
-        failures_left: AtomicUsize,
+        failures_left: usize,
         error: ExportError,
+        attempts: Arc<AtomicUsize>,
     }
 
     #[async_trait]
-    impl Exporter for Flaky {
-        async fn export(&self, _batch: Batch) -> Result<(), ExportError> {
-            if self.failures_left.load(Ordering::SeqCst) == 0 {
+    impl ExportRequest for Flaky {
+        fn items(&self) -> usize {
+            3
+        }
+        fn encoded_len(&self) -> usize {
+            30
+        }
+        async fn send(&mut self) -> Result<(), ExportError> {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            if self.failures_left == 0 {
                 return Ok(());
             }
-            self.failures_left.fetch_sub(1, Ordering::SeqCst);
+            self.failures_left -= 1;
             Err(self.error.clone())
         }
     }
@@ -184,85 +213,72 @@ mod tests {
         }
     }
 
-    fn batch() -> Batch {
-        Batch::from_logs(vec![weir_proto::logs::v1::ResourceLogs {
-            scope_logs: vec![weir_proto::logs::v1::ScopeLogs {
-                log_records: vec![Default::default(); 3],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }])
+    /// A queued request and the receipt of its data's acknowledgement.
+    fn queued(failures: usize, error: ExportError) -> (Queued, weir_api::AckReceipt) {
+        let (ack, receipt) = Ack::new(3, 30, &Default::default());
+        let mut acks = Acks::new();
+        acks.push(ack);
+        let request = Flaky {
+            failures_left: failures,
+            error,
+            attempts: Arc::new(AtomicUsize::new(0)),
+        };
+        (
+            Queued {
+                request: Box::new(request),
+                acks,
+            },
+            receipt,
+        )
     }
 
     #[tokio::test]
     async fn retries_until_sent() {
-        let exporter: Arc<dyn Exporter> = Arc::new(Flaky {
-            failures_left: AtomicUsize::new(2),
-            error: ExportError::retryable("down"),
-        });
         let telemetry = Telemetry::new();
         let counters = telemetry.exporter("x", Signal::Logs);
-        let outcome = deliver(
-            &exporter,
-            &settings(),
-            &counters,
-            batch(),
-            &CancellationToken::new(),
-            "x",
-        )
-        .await;
-        assert_eq!(outcome, Outcome::Sent);
+        let (item, receipt) = queued(2, ExportError::retryable("down"));
+        let outcome = deliver(&settings(), &counters, item, &CancellationToken::new(), "x").await;
+        assert_eq!(outcome, Delivery::Sent);
         assert_eq!(counters.sent.get(), 3);
         assert_eq!(counters.retries.get(), 2);
+        let summary = receipt.released().await;
+        assert!(summary.delivered && !summary.failed);
     }
 
     #[tokio::test]
     async fn permanent_errors_are_not_retried() {
-        let exporter: Arc<dyn Exporter> = Arc::new(Flaky {
-            failures_left: AtomicUsize::new(5),
-            error: ExportError::Permanent {
+        let telemetry = Telemetry::new();
+        let counters = telemetry.exporter("x", Signal::Logs);
+        let (item, receipt) = queued(
+            5,
+            ExportError::Permanent {
                 message: "400".into(),
                 rejected: Some(2),
             },
-        });
-        let telemetry = Telemetry::new();
-        let counters = telemetry.exporter("x", Signal::Logs);
-        let outcome = deliver(
-            &exporter,
-            &settings(),
-            &counters,
-            batch(),
-            &CancellationToken::new(),
-            "x",
-        )
-        .await;
-        assert!(matches!(outcome, Outcome::Failed { items: 2, .. }));
+        );
+        let outcome = deliver(&settings(), &counters, item, &CancellationToken::new(), "x").await;
+        assert!(matches!(outcome, Delivery::Failed { items: 2, .. }));
         assert_eq!(counters.sent.get(), 1);
         assert_eq!(counters.send_failed.get(), 2);
         assert_eq!(counters.retries.get(), 0);
+        let summary = receipt.released().await;
+        assert!(
+            summary.delivered && summary.failed,
+            "a partial success is both"
+        );
     }
 
     #[tokio::test]
     async fn gives_up_when_retry_disabled() {
-        let exporter: Arc<dyn Exporter> = Arc::new(Flaky {
-            failures_left: AtomicUsize::new(5),
-            error: ExportError::retryable("down"),
-        });
         let mut s = settings();
         s.retry.enabled = false;
         let telemetry = Telemetry::new();
         let counters = telemetry.exporter("x", Signal::Logs);
-        let outcome = deliver(
-            &exporter,
-            &s,
-            &counters,
-            batch(),
-            &CancellationToken::new(),
-            "x",
-        )
-        .await;
-        assert!(matches!(outcome, Outcome::Failed { items: 3, .. }));
+        let (item, receipt) = queued(5, ExportError::retryable("down"));
+        let outcome = deliver(&s, &counters, item, &CancellationToken::new(), "x").await;
+        assert!(matches!(outcome, Delivery::Failed { items: 3, .. }));
         assert_eq!(counters.send_failed.get(), 3);
+        assert!(receipt.released().await.failed);
     }
 
     #[test]
