@@ -45,6 +45,28 @@ pub fn build_error(problem: &ComponentProblem) -> BuildError {
     }
 }
 
+/// A problem at `path` (keys inside the section, outermost first), for
+/// [`Validate::problems`].
+pub fn problem(path: &[&str], message: impl Into<String>) -> ComponentProblem {
+    ComponentProblem {
+        path: path.iter().map(|s| s.to_string()).collect(),
+        message: message.into(),
+        suggestion: None,
+    }
+}
+
+/// [`problem`] with a suggestion of what to write instead.
+pub fn problem_with_suggestion(
+    path: &[&str],
+    message: impl Into<String>,
+    suggestion: impl Into<String>,
+) -> ComponentProblem {
+    ComponentProblem {
+        suggestion: Some(suggestion.into()),
+        ..problem(path, message)
+    }
+}
+
 /// Deserializes `section` into `T`, treating null as an empty mapping.
 pub fn parse<T: DeserializeOwned>(section: &Value) -> Result<T, ComponentProblem> {
     let empty = Value::Mapping(Default::default());
@@ -139,6 +161,19 @@ mod tests {
         assert_eq!(problem.path, ["sending_queue", "queue_sise"]);
         assert_eq!(problem.message, "unknown key `queue_sise`");
         assert_eq!(problem.suggestion.as_deref(), Some("queue_size"));
+    }
+
+    #[test]
+    fn problem_paths_and_suggestions() {
+        let plain = problem(&["sending_queue", "queue_size"], "must be positive");
+        assert_eq!(plain.path, ["sending_queue", "queue_size"]);
+        assert_eq!(plain.message, "must be positive");
+        assert!(plain.suggestion.is_none());
+        let hinted =
+            problem_with_suggestion(&["mode"], "unknown mode", String::from("proportional"));
+        assert_eq!(hinted.path, ["mode"]);
+        assert_eq!(hinted.suggestion.as_deref(), Some("proportional"));
+        assert!(problem(&[], "whole section").path.is_empty());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use weir_config::{ComponentProblem, Value};
 
+use crate::config::problem;
 use crate::duration;
 
 /// What the engine needs to run an exporter's fixed stack: queue -> retry -> timeout.
@@ -248,14 +249,6 @@ pub fn prefixed(key: &str, problems: Vec<ComponentProblem>) -> Vec<ComponentProb
             p
         })
         .collect()
-}
-
-fn problem(path: &[&str], message: impl Into<String>) -> ComponentProblem {
-    ComponentProblem {
-        path: path.iter().map(|s| s.to_string()).collect(),
-        message: message.into(),
-        suggestion: None,
-    }
 }
 
 /// `settings`, or a deserialization error naming every one of its `problems` (the error

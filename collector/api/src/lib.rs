@@ -13,6 +13,9 @@
 //! - [`Ack`]: the acknowledgement handle every admitted batch carries.
 //! - [`ExportError`]: retryable (with an optional delay) or permanent.
 //! - [`telemetry::Telemetry`]: self-metrics with the Collector's names.
+//! - Shapes more than one component needs, written once: [`config::problem`],
+//!   [`error::chain`], [`otlp::partial_success`], [`http::retry_after`],
+//!   [`http::serve`] and [`RefusalReason`].
 
 pub mod ack;
 pub mod attributes;
@@ -23,7 +26,10 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod exporter_settings;
+pub mod http;
+pub mod otlp;
 pub mod output;
+pub mod refusal;
 pub mod registry;
 pub mod telemetry;
 pub mod tls;
@@ -40,5 +46,6 @@ pub use component::{
 pub use error::{BuildError, ConsumeError, ExportError, StartError};
 pub use exporter_settings::{ExporterSettings, QueueSettings, RetrySettings, Sizer};
 pub use output::{Consumer, ReceiverOutput};
+pub use refusal::RefusalReason;
 pub use registry::Registry;
 pub use weir_config::{ComponentId, ComponentProblem, Kind, PipelineId, Signal, Value};

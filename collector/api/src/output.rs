@@ -163,8 +163,9 @@ impl ReceiverOutput {
         self.counters().signal(signal).refused.inc_by(items);
     }
 
-    /// Counts a request refused before any item was decoded, under a short fixed reason.
-    pub fn refuse_request(&self, reason: &str) {
+    /// Counts a request refused before any item was decoded, under a fixed reason. Takes
+    /// no lock and allocates nothing once the transport's counters exist.
+    pub fn refuse_request(&self, reason: crate::RefusalReason) {
         self.counters().refuse_request(reason);
     }
 

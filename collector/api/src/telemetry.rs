@@ -16,7 +16,7 @@ use prometheus_client::metrics::family::Family;
 pub use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::Signal;
+use crate::{RefusalReason, Signal};
 
 /// Label pairs, in order.
 pub type Labels = Vec<(String, String)>;
@@ -150,12 +150,12 @@ impl Telemetry {
             }
         };
         ReceiverCounters {
-            receiver: receiver.to_string(),
-            transport: transport.to_string(),
             traces: per_signal(Signal::Traces),
             metrics: per_signal(Signal::Metrics),
             logs: per_signal(Signal::Logs),
-            telemetry: self.clone(),
+            refused_requests: Arc::new(
+                RefusalReason::ALL.map(|reason| self.refused_requests(receiver, transport, reason)),
+            ),
         }
     }
 
@@ -235,14 +235,19 @@ impl Telemetry {
 
     /// Requests a receiver refused before decoding any item (malformed, too large, wrong
     /// content type), by reason.
-    pub fn refused_requests(&self, receiver: &str, transport: &str, reason: &str) -> Counter {
+    pub fn refused_requests(
+        &self,
+        receiver: &str,
+        transport: &str,
+        reason: RefusalReason,
+    ) -> Counter {
         self.counter(
             "weir_receiver_refused_requests",
             "Requests refused before any item was decoded, by reason",
             &[
                 ("receiver", receiver),
                 ("transport", transport),
-                ("reason", reason),
+                ("reason", reason.as_str()),
             ],
         )
     }
@@ -260,12 +265,12 @@ pub struct SignalCounters {
 /// A receiver's counters for one transport, fetched once.
 #[derive(Clone, Debug)]
 pub struct ReceiverCounters {
-    receiver: String,
-    transport: String,
     traces: SignalCounters,
     metrics: SignalCounters,
     logs: SignalCounters,
-    telemetry: Telemetry,
+    /// One counter per [`RefusalReason`], by [`RefusalReason::index`]: counting a
+    /// refusal takes no lock and allocates nothing.
+    refused_requests: Arc<[Counter; RefusalReason::COUNT]>,
 }
 
 impl ReceiverCounters {
@@ -277,12 +282,10 @@ impl ReceiverCounters {
         }
     }
 
-    /// Counts one request refused for `reason` (a short, fixed word such as
-    /// `malformed`, `too_large`, `unsupported_media_type`).
-    pub fn refuse_request(&self, reason: &str) {
-        self.telemetry
-            .refused_requests(&self.receiver, &self.transport, reason)
-            .inc();
+    /// Counts one request refused for `reason`: an index into counters registered when
+    /// these were built, and an atomic add.
+    pub fn refuse_request(&self, reason: RefusalReason) {
+        self.refused_requests[reason.index()].inc();
     }
 }
 
@@ -313,7 +316,7 @@ mod tests {
         let t = Telemetry::new();
         let r = t.receiver("otlp", "grpc");
         r.signal(Signal::Traces).accepted.inc_by(3);
-        r.refuse_request("malformed");
+        r.refuse_request(RefusalReason::Malformed);
         t.exporter("otlp/eu", Signal::Metrics)
             .queue_capacity
             .set(10);
@@ -328,6 +331,48 @@ mod tests {
             "otelcol_exporter_queue_capacity{exporter=\"otlp/eu\",data_type=\"metrics\"} 10"
         ));
         assert!(text.contains("weir_receiver_refused_requests_total{receiver=\"otlp\",transport=\"grpc\",reason=\"malformed\"} 1"));
+    }
+
+    #[test]
+    fn refusing_takes_no_registry_lock() {
+        let t = Telemetry::new();
+        let r = t.receiver("otlp", "http");
+        let text = t.encode();
+        for reason in RefusalReason::ALL {
+            // Registered up front, at zero.
+            let series = format!(
+                "weir_receiver_refused_requests_total{{receiver=\"otlp\",transport=\"http\",reason=\"{reason}\"}} 0"
+            );
+            assert!(text.contains(&series), "{text}");
+        }
+        // Hold every lock of the registry: a refusal that took one would block until the
+        // timeout below.
+        let registry = lock(&t.inner.registry);
+        let counters = lock(&t.inner.counters);
+        let (done, finished) = std::sync::mpsc::channel();
+        let refusing = r.clone();
+        let worker = std::thread::spawn(move || {
+            for _ in 0..10_000 {
+                refusing.refuse_request(RefusalReason::TooLarge);
+            }
+            refusing.refuse_request(RefusalReason::NotFound);
+            let _ = done.send(());
+        });
+        let outcome = finished.recv_timeout(std::time::Duration::from_secs(10));
+        drop(counters);
+        drop(registry);
+        worker.join().unwrap();
+        assert!(
+            outcome.is_ok(),
+            "refuse_request waited for the registry lock"
+        );
+        let text = t.encode();
+        assert!(text.contains(
+            "weir_receiver_refused_requests_total{receiver=\"otlp\",transport=\"http\",reason=\"too_large\"} 10000"
+        ), "{text}");
+        assert!(text.contains(
+            "weir_receiver_refused_requests_total{receiver=\"otlp\",transport=\"http\",reason=\"not_found\"} 1"
+        ));
     }
 
     #[test]

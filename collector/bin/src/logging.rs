@@ -13,8 +13,11 @@ pub fn init(telemetry: &Telemetry) {
         EnvFilter::try_new(format!("{level},h2=warn,hyper=warn,tower=warn,tonic=warn"))
             .unwrap_or_else(|_| EnvFilter::new("info"))
     });
+    // Colour only for a terminal: logs redirected to a file or a collector stay plain.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match telemetry.log_encoding {
         LogEncoding::Json => builder.json().try_init(),

@@ -15,7 +15,13 @@ use weir_api::{
     Batch, ComponentId, Connector, ConnectorOutput, Outcome, PipelineId, Route, Signal,
 };
 
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
 use crate::exporter::sleep_until_opt;
+use crate::pipeline::abandon;
 
 pub struct ConnectorRuntime {
     pub id: ComponentId,
@@ -29,7 +35,9 @@ pub struct ConnectorRuntime {
 }
 
 impl ConnectorRuntime {
-    pub async fn run(mut self) {
+    /// Runs until every upstream pipeline has finished; at the shutdown deadline
+    /// (`hard_stop`) records what it still holds as failed and counts it in `lost`.
+    pub async fn run(mut self, hard_stop: CancellationToken, lost: Arc<AtomicU64>) {
         let mut out = ConnectorOutput::new();
         loop {
             let deadline = self.connector.next_deadline();
@@ -39,6 +47,21 @@ impl ConnectorRuntime {
                     None => break,
                 },
                 _ = sleep_until_opt(deadline) => self.connector.on_deadline(Instant::now(), &mut out),
+                _ = hard_stop.cancelled() => {
+                    self.input.close();
+                    let mut held = Vec::new();
+                    while let Ok(batch) = self.input.try_recv() {
+                        held.push(batch);
+                    }
+                    self.connector.flush(&mut out);
+                    held.extend(out.take().into_iter().map(|(_, batch)| batch));
+                    let items = abandon(held, &lost);
+                    if items > 0 {
+                        tracing::error!(connector = %self.id, items,
+                            "shutdown deadline reached; data still in the connector was not delivered");
+                    }
+                    return;
+                }
             }
             emit(&self.id, &self.downstream, &mut out).await;
         }

@@ -6,6 +6,8 @@
 //! Time-driven processors (batch) say when they next need waking; the task sleeps until
 //! the earliest such deadline or the next batch, whichever comes first.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -58,10 +60,34 @@ pub struct PipelineRuntime {
     pub level: usize,
 }
 
+/// Records batches that will never be delivered (the shutdown deadline passed) as failed
+/// and adds their items to the run's count of undelivered items.
+pub fn abandon(batches: impl IntoIterator<Item = Batch>, lost: &AtomicU64) -> u64 {
+    let mut items = 0;
+    for batch in batches {
+        batch.record_outcome(Outcome::Failed);
+        items += batch.item_count() as u64;
+    }
+    lost.fetch_add(items, Ordering::Relaxed);
+    items
+}
+
 impl PipelineRuntime {
     /// Runs until `drain` is cancelled and every batch already admitted has passed
-    /// through; then flushes the processors.
-    pub async fn run(mut self, drain: CancellationToken) {
+    /// through; then flushes the processors. When `hard_stop` is cancelled first (the
+    /// shutdown deadline), what the pipeline still holds (its input channel and its
+    /// processors' buffers) is recorded as failed and counted in `lost`.
+    ///
+    /// `hard_stop` is only looked at between batches, never while a batch is being
+    /// handed on, so no batch is dropped half way: a push blocked on a full exporter queue
+    /// returns when the exporters are aborted (first, at the deadline) and counts its
+    /// batch there.
+    pub async fn run(
+        mut self,
+        drain: CancellationToken,
+        hard_stop: CancellationToken,
+        lost: Arc<AtomicU64>,
+    ) {
         let mut draining = false;
         loop {
             let deadline = self
@@ -79,6 +105,22 @@ impl PipelineRuntime {
                     draining = true;
                     // Refuse new batches; the ones already queued are still received.
                     self.input.close();
+                }
+                _ = hard_stop.cancelled() => {
+                    self.input.close();
+                    let mut held = Vec::new();
+                    while let Ok(batch) = self.input.try_recv() {
+                        held.push(batch);
+                    }
+                    for stage in &mut self.stages {
+                        stage.processor.flush(&mut held);
+                    }
+                    let items = abandon(held, &lost);
+                    if items > 0 {
+                        tracing::error!(pipeline = %self.id, items,
+                            "shutdown deadline reached; data still in the pipeline was not delivered");
+                    }
+                    return;
                 }
             }
         }

@@ -13,6 +13,8 @@
 //! left is counted as failed and logged with its count.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -90,13 +92,21 @@ pub async fn run(
     let mut connector_tasks: Vec<JoinSet<()>> = (0..depth).map(|_| JoinSet::new()).collect();
     pipelines.sort_by_key(|p| std::cmp::Reverse(p.level));
     connectors.sort_by_key(|c| std::cmp::Reverse(c.level));
+    // Cancelled at the shutdown deadline: pipelines and connectors give up what they
+    // hold, recording it as failed and counting it here.
+    let hard_stop = CancellationToken::new();
+    let lost_in_pipelines = Arc::new(AtomicU64::new(0));
     for pipeline in pipelines {
         let level = pipeline.level;
-        pipeline_tasks[level].spawn(pipeline.run(drains[level].clone()));
+        pipeline_tasks[level].spawn(pipeline.run(
+            drains[level].clone(),
+            hard_stop.clone(),
+            lost_in_pipelines.clone(),
+        ));
     }
     for connector in connectors {
         let level = connector.level.min(depth.saturating_sub(1));
-        connector_tasks[level].spawn(connector.run());
+        connector_tasks[level].spawn(connector.run(hard_stop.clone(), lost_in_pipelines.clone()));
     }
 
     let mut receiver_tasks = JoinSet::new();
@@ -129,16 +139,17 @@ pub async fn run(
     receivers_stop.cancel();
     // Receivers finish in-flight requests; idle client connections that stay open (a gRPC
     // client keeps its channel) must not hold the whole shutdown, so they get a short grace.
-    let receivers_deadline = deadline.min(Instant::now() + RECEIVER_GRACE);
+    let receivers_started = Instant::now();
+    let receivers_deadline = deadline.min(receivers_started + RECEIVER_GRACE);
     let receivers_done = tokio::time::timeout_at(receivers_deadline.into(), async {
         while receiver_tasks.join_next().await.is_some() {}
     })
     .await;
     if receivers_done.is_err() {
-        tracing::info!(
-            "receivers still had open connections after {RECEIVER_GRACE:?}; closing them"
-        );
+        let waited = receivers_deadline.saturating_duration_since(receivers_started);
+        tracing::info!("receivers still had open connections after {waited:?}; closing them");
         receiver_tasks.abort_all();
+        while receiver_tasks.join_next().await.is_some() {}
     }
 
     let pipelines_done = tokio::time::timeout_at(deadline.into(), async {
@@ -152,8 +163,16 @@ pub async fn run(
     .await;
     if pipelines_done.is_err() {
         tracing::warn!("pipelines did not drain before the shutdown deadline");
+        // Exporters first: a pipeline blocked on a full queue gets its batch back and
+        // counts it, so nothing is dropped uncounted when the pipeline then gives up.
+        for exporter in &exporters {
+            exporter.abort_now();
+        }
+        hard_stop.cancel();
+        // Each gives up at once; wait for them so their count is in the report and no
+        // batch reaches an exporter after its queue closed.
         for tasks in pipeline_tasks.iter_mut().chain(connector_tasks.iter_mut()) {
-            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
         }
     }
 
@@ -166,7 +185,8 @@ pub async fn run(
     report.undelivered_items = futures_util::future::join_all(drains)
         .await
         .into_iter()
-        .sum();
+        .sum::<u64>()
+        + lost_in_pipelines.load(Ordering::Relaxed);
     background.cancel();
     while tokio::time::timeout(Duration::from_secs(1), background_tasks.join_next())
         .await

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::TokioExecutor;
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use weir_api::telemetry::Telemetry;
@@ -28,30 +29,19 @@ pub async fn start(
     let local = listener
         .local_addr()
         .map_err(|e| StartError(format!("service.telemetry.metrics: {e}")))?;
-    let serve = async move {
-        loop {
-            let (stream, _) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "self-metrics endpoint: accept failed");
-                        continue;
-                    }
-                },
-                _ = shutdown.cancelled() => break,
-            };
-            let telemetry = telemetry.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let telemetry = telemetry.clone();
-                    async move { Ok::<_, Infallible>(respond(&req, &telemetry)) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    };
+    let service = hyper::service::service_fn(move |req| {
+        let telemetry = telemetry.clone();
+        async move { Ok::<_, Infallible>(respond(&req, &telemetry)) }
+    });
+    // HTTP/1 only, as Prometheus scrapes; on shutdown an in-flight scrape finishes.
+    let builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    let serve = weir_api::http::serve(
+        listener,
+        builder,
+        service,
+        shutdown,
+        "self-metrics endpoint",
+    );
     Ok((local, serve))
 }
 

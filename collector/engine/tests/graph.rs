@@ -528,8 +528,12 @@ async fn block_on_overflow_pushes_back_to_the_receiver() {
     })
     .await;
     assert_eq!(h.metric("otelcol_exporter_enqueue_failed_spans_total"), 0.0);
+    let accepted = h.metric("otelcol_receiver_accepted_spans_total");
     h.stop.cancel();
-    let _ = h.run.await.unwrap();
+    // The exporter never answers: at the deadline every accepted span, wherever it
+    // waits (pipeline channel, blocked push, queue, in flight), is reported undelivered.
+    let report = h.run.await.unwrap().unwrap();
+    assert_eq!(report.undelivered_items as f64, accepted, "{report:?}");
 }
 
 const EXPORTER_SIDE_BATCHING: &str = r#"
@@ -606,6 +610,10 @@ async fn forward_fans_out_and_shutdown_under_load_delivers_every_accepted_item()
     for i in 0..300 {
         h.feed.send(named_spans(&format!("b{i}"), 3)).await.unwrap();
     }
+    wait_for("some data admitted", || {
+        h.metric("otelcol_receiver_accepted_spans_total") >= 90.0
+    })
+    .await;
     // Stop while data is still moving through the connector.
     h.stop.cancel();
     let (b, c) = (h.sink("sink/b"), h.sink("sink/c"));

@@ -9,13 +9,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use weir_api::{HealthState, RunningComponent, StartError};
 
 use crate::config::HealthCheckConfig;
@@ -25,9 +24,6 @@ use crate::TYPE_NAME;
 /// A client that has not sent its request headers by then is disconnected, so a stuck
 /// prober cannot hold shutdown open.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A bound, not yet serving, health check listener.
 #[derive(Debug)]
@@ -78,67 +74,38 @@ impl HealthServer {
                 local_addr,
                 responder,
             } = self;
-            let connections = TaskTracker::new();
-            let mut watching = true;
             responder.observe(*health.borrow_and_update());
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    changed = health.changed(), if watching => match changed {
-                        Ok(()) => responder.observe(*health.borrow_and_update()),
-                        // The engine dropped the sender: the last state stays the answer.
-                        Err(_) => watching = false,
-                    },
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _peer)) => {
-                            connections.spawn(serve_connection(
-                                stream,
-                                responder.clone(),
-                                health.clone(),
-                                shutdown.clone(),
-                            ));
-                        }
-                        Err(err) => {
-                            tracing::warn!(%local_addr, error = %err, "health_check: accept failed");
-                            tokio::time::sleep(ACCEPT_BACKOFF).await;
-                        }
-                    },
+            let service = {
+                let responder = responder.clone();
+                let health = health.clone();
+                service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let state = *health.borrow();
+                    let response = responder.respond(request.method(), request.uri().path(), state);
+                    async move { Ok::<_, Infallible>(response) }
+                })
+            };
+            let watching = async {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        changed = health.changed() => match changed {
+                            Ok(()) => responder.observe(*health.borrow_and_update()),
+                            // The engine dropped the sender: the last state stays the answer.
+                            Err(_) => break,
+                        },
+                    }
                 }
-            }
-            drop(listener);
-            connections.close();
-            connections.wait().await;
+            };
+            let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let serving =
+                weir_api::http::serve(listener, builder, service, shutdown.clone(), TYPE_NAME);
+            tokio::join!(watching, serving);
             tracing::debug!(%local_addr, "health_check: stopped");
         })
-    }
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    responder: Arc<Responder>,
-    health: watch::Receiver<HealthState>,
-    shutdown: CancellationToken,
-) {
-    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        let state = *health.borrow();
-        let response = responder.respond(request.method(), request.uri().path(), state);
-        async move { Ok::<_, Infallible>(response) }
-    });
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        _ = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(err) = result {
-        // A prober hanging up early is routine, not an operator's problem.
-        tracing::debug!(error = %err, "health_check: connection ended with an error");
     }
 }
 

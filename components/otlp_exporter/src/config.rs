@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use weir_api::config::problem;
 use weir_api::{ComponentProblem, QueueSettings, RetrySettings};
 
 /// The `otlp` exporter's section.
@@ -225,14 +226,6 @@ impl Config {
             uri: format!("{scheme}://{authority}"),
             tls,
         })
-    }
-}
-
-pub(crate) fn problem(path: &[&str], message: impl Into<String>) -> ComponentProblem {
-    ComponentProblem {
-        path: path.iter().map(|s| s.to_string()).collect(),
-        message: message.into(),
-        suggestion: None,
     }
 }
 

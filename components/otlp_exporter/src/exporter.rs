@@ -23,20 +23,17 @@ use bytes::Bytes;
 use http::header::HeaderValue;
 use http::uri::PathAndQuery;
 use http_body_util::Full;
-use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::{BoxFuture, Service, StdError};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Request;
+use weir_api::otlp::PartialSuccess;
 use weir_api::{Batch, ExportError, ExportRequest, Exporter, Signal, StartError};
-use weir_proto::collector::logs::v1::ExportLogsServiceResponse;
-use weir_proto::collector::metrics::v1::ExportMetricsServiceResponse;
-use weir_proto::collector::trace::v1::ExportTraceServiceResponse;
 
 use crate::config::{Compression, Config};
 
-use crate::status::{partial_success, to_export_error};
+use crate::status::to_export_error;
 use weir_proto::grpc::{
     RawCodec, LOGS_EXPORT_PATH as LOGS_PATH, METRICS_EXPORT_PATH as METRICS_PATH,
     TRACES_EXPORT_PATH as TRACES_PATH,
@@ -147,15 +144,18 @@ impl Shared {
         }
     }
 
-    /// The response's message (empty when it cannot be read).
-    fn response<M: Message + Default>(&self, bytes: Bytes) -> M {
-        // The data was accepted: a response we cannot read is logged, not retried
-        // (retrying would send accepted data twice).
-        M::decode(bytes).unwrap_or_else(|err| {
-            tracing::warn!(endpoint = %self.target, error = %err,
-                "export accepted, but the response could not be decoded");
-            M::default()
-        })
+    /// The outcome of an accepted export: its response's partial success.
+    fn partial_success(&self, signal: Signal, reply: &[u8]) -> Result<(), ExportError> {
+        match PartialSuccess::from_protobuf(signal, reply) {
+            Ok(partial) => partial.outcome(signal),
+            Err(err) => {
+                // The data was accepted: a response we cannot read is logged, not
+                // retried (retrying would send accepted data twice).
+                tracing::warn!(endpoint = %self.target, error = %err,
+                    "export accepted, but the response could not be decoded");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -286,46 +286,16 @@ impl ExportRequest for GrpcRequest {
         let Some(frame) = self.frame.clone() else {
             return Ok(());
         };
-        let shared = &self.shared;
-        match self.signal {
-            Signal::Traces => {
-                let reply = self
-                    .call(TRACES_PATH, frame)
-                    .await
-                    .map_err(|status| shared.failed(&status))?;
-                let response: ExportTraceServiceResponse = shared.response(reply);
-                match response.partial_success {
-                    Some(p) => partial_success(Signal::Traces, p.rejected_spans, &p.error_message),
-                    None => Ok(()),
-                }
-            }
-            Signal::Metrics => {
-                let reply = self
-                    .call(METRICS_PATH, frame)
-                    .await
-                    .map_err(|status| shared.failed(&status))?;
-                let response: ExportMetricsServiceResponse = shared.response(reply);
-                match response.partial_success {
-                    Some(p) => {
-                        partial_success(Signal::Metrics, p.rejected_data_points, &p.error_message)
-                    }
-                    None => Ok(()),
-                }
-            }
-            Signal::Logs => {
-                let reply = self
-                    .call(LOGS_PATH, frame)
-                    .await
-                    .map_err(|status| shared.failed(&status))?;
-                let response: ExportLogsServiceResponse = shared.response(reply);
-                match response.partial_success {
-                    Some(p) => {
-                        partial_success(Signal::Logs, p.rejected_log_records, &p.error_message)
-                    }
-                    None => Ok(()),
-                }
-            }
-        }
+        let path = match self.signal {
+            Signal::Traces => TRACES_PATH,
+            Signal::Metrics => METRICS_PATH,
+            Signal::Logs => LOGS_PATH,
+        };
+        let reply = self
+            .call(path, frame)
+            .await
+            .map_err(|status| self.shared.failed(&status))?;
+        self.shared.partial_success(self.signal, &reply)
     }
 }
 

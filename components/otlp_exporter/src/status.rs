@@ -8,10 +8,9 @@
 
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
-use weir_api::{ExportError, Signal};
-
-/// Longest server message copied into an error, so a chatty server cannot blow up logs.
-const MAX_MESSAGE: usize = 512;
+use weir_api::error::truncate;
+use weir_api::otlp::MAX_SERVER_MESSAGE;
+use weir_api::ExportError;
 
 pub fn to_export_error(status: &Status) -> ExportError {
     let retry_info = status.get_details_retry_info();
@@ -28,7 +27,7 @@ pub fn to_export_error(status: &Status) -> ExportError {
     let message = format!(
         "gRPC status {:?}: {}",
         status.code(),
-        truncate(status.message(), MAX_MESSAGE)
+        truncate(status.message(), MAX_SERVER_MESSAGE)
     );
     if retryable {
         ExportError::Retryable {
@@ -40,48 +39,13 @@ pub fn to_export_error(status: &Status) -> ExportError {
     }
 }
 
-/// An OTLP partial success: the server took the request but refused `rejected` items.
-/// The Collector only logs this; Weir also returns a permanent error for the rejected
-/// items so they are counted as failed instead of sent.
-pub fn partial_success(
-    signal: Signal,
-    rejected: i64,
-    error_message: &str,
-) -> Result<(), ExportError> {
-    if rejected <= 0 {
-        if !error_message.is_empty() {
-            tracing::warn!(%signal, message = %truncate(error_message, MAX_MESSAGE), "server sent a partial success warning");
-        }
-        return Ok(());
-    }
-    let message = format!(
-        "the server rejected {rejected} {} (partial success): {}",
-        signal.item_name(),
-        truncate(error_message, MAX_MESSAGE)
-    );
-    tracing::warn!(%signal, rejected, message = %message, "partial success");
-    Err(ExportError::Permanent {
-        message,
-        rejected: Some(usize::try_from(rejected).unwrap_or(usize::MAX)),
-    })
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use tonic_types::ErrorDetails;
+    use weir_api::otlp::partial_success;
+    use weir_api::Signal;
 
     use super::*;
 

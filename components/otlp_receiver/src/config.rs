@@ -22,6 +22,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use weir_api::config::problem;
 use weir_api::{ComponentProblem, Value};
 
 /// The Collector's gRPC default when `max_recv_msg_size_mib` is 0 or unset.
@@ -213,14 +214,6 @@ pub fn parse(section: &Value) -> Result<Config, Vec<ComponentProblem>> {
         Ok(config)
     } else {
         Err(problems)
-    }
-}
-
-fn problem(path: &[&str], message: impl Into<String>) -> ComponentProblem {
-    ComponentProblem {
-        path: path.iter().map(|s| s.to_string()).collect(),
-        message: message.into(),
-        suggestion: None,
     }
 }
 

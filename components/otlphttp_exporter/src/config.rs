@@ -12,6 +12,7 @@ use std::time::Duration;
 use http::header::{HeaderName, HeaderValue};
 use http::Uri;
 use serde::{Deserialize, Deserializer};
+use weir_api::config::problem;
 use weir_api::{ComponentProblem, QueueSettings, RetrySettings, Signal};
 
 /// The `otlphttp` exporter's section.
@@ -287,14 +288,6 @@ fn parse_url(text: &str) -> Result<Uri, String> {
         return Err(format!("`{text}` has no host"));
     }
     Ok(uri)
-}
-
-fn problem(path: &[&str], message: impl Into<String>) -> ComponentProblem {
-    ComponentProblem {
-        path: path.iter().map(|s| s.to_string()).collect(),
-        message: message.into(),
-        suggestion: None,
-    }
 }
 
 impl weir_api::config::Validate for Config {

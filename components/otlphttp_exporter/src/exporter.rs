@@ -19,6 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
+use weir_api::error::chain;
 use weir_api::{Batch, ExportError, ExportRequest, Exporter, Signal};
 
 use crate::config::{Compression, Config, Encoding};
@@ -146,19 +147,6 @@ pub(crate) fn compress(
         }
         Compression::Zstd => zstd::bulk::compress(&body, level),
     }
-}
-
-/// The error and its causes on one line: hyper's top-level message alone ("client
-/// error (Connect)") does not say what happened.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Reads at most `limit` bytes of a body; a body cut short is returned as far as read.

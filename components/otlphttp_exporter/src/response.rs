@@ -5,22 +5,19 @@
 //!   type; a partial success rejecting items becomes a permanent error for those items.
 //!   A 2xx body that cannot be decoded is logged and treated as delivered (retrying
 //!   would duplicate data the server has taken).
-//! - 429, 502, 503, 504: retryable, honouring `Retry-After` (seconds or an HTTP date).
+//! - 429, 502, 503, 504: retryable, honouring `Retry-After` (seconds or an HTTP date,
+//!   [`weir_api::http::retry_after`]).
 //! - any other status: permanent, with the status and the server's message (the body's
 //!   `google.rpc.Status` when it decodes, else its text), truncated.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
 use prost::Message;
+use weir_api::error::truncate;
+use weir_api::otlp::{PartialSuccess, MAX_SERVER_MESSAGE};
 use weir_api::{ExportError, Signal};
-use weir_proto::collector::logs::v1::ExportLogsServiceResponse;
-use weir_proto::collector::metrics::v1::ExportMetricsServiceResponse;
-use weir_proto::collector::trace::v1::ExportTraceServiceResponse;
-
-/// Longest server message copied into an error, so a chatty server cannot blow up logs.
-const MAX_MESSAGE: usize = 512;
 
 /// `google.rpc.Status`, the body OTLP/HTTP servers send with an error. Only the fields
 /// Weir reports; `details` is skipped as an unknown field.
@@ -47,12 +44,12 @@ pub fn outcome(
     let detail = server_message(content_type(headers), body);
     if !detail.is_empty() {
         message.push_str(": ");
-        message.push_str(truncate(&detail, MAX_MESSAGE));
+        message.push_str(truncate(&detail, MAX_SERVER_MESSAGE));
     }
     match status.as_u16() {
         429 | 502 | 503 | 504 => Err(ExportError::Retryable {
             message,
-            retry_after: retry_after(headers, SystemTime::now()),
+            retry_after: weir_api::http::retry_after(headers, SystemTime::now()),
         }),
         _ => Err(ExportError::permanent(message)),
     }
@@ -65,20 +62,6 @@ fn content_type(headers: &HeaderMap) -> &str {
         .and_then(|v| v.split(';').next())
         .map(str::trim)
         .unwrap_or("")
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date. Zero, a date in the past or an
-/// unreadable value mean "use the configured backoff" (`None`), as in the Collector.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let delay = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => httpdate::parse_http_date(value)
-            .ok()?
-            .duration_since(now)
-            .ok()?,
-    };
-    (!delay.is_zero()).then_some(delay)
 }
 
 /// The server's explanation of an error, from whatever form the body takes.
@@ -113,12 +96,12 @@ fn partial_success(signal: Signal, content_type: &str, body: &[u8]) -> Result<()
         return Ok(());
     }
     let parsed = match content_type {
-        "application/x-protobuf" => partial_from_protobuf(signal, body),
-        "application/json" => partial_from_json(signal, body),
+        "application/x-protobuf" => PartialSuccess::from_protobuf(signal, body).ok(),
+        "application/json" => PartialSuccess::from_json(signal, body),
         _ => return Ok(()),
     };
     match parsed {
-        Some((rejected, message)) => report_partial(signal, rejected, &message),
+        Some(partial) => partial.outcome(signal),
         None => {
             tracing::debug!(%signal, content_type, "could not decode a 2xx response body; treating as delivered");
             Ok(())
@@ -126,91 +109,12 @@ fn partial_success(signal: Signal, content_type: &str, body: &[u8]) -> Result<()
     }
 }
 
-fn partial_from_protobuf(signal: Signal, body: &[u8]) -> Option<(i64, String)> {
-    Some(
-        match signal {
-            Signal::Traces => ExportTraceServiceResponse::decode(body)
-                .ok()?
-                .partial_success
-                .map(|p| (p.rejected_spans, p.error_message)),
-            Signal::Metrics => ExportMetricsServiceResponse::decode(body)
-                .ok()?
-                .partial_success
-                .map(|p| (p.rejected_data_points, p.error_message)),
-            Signal::Logs => ExportLogsServiceResponse::decode(body)
-                .ok()?
-                .partial_success
-                .map(|p| (p.rejected_log_records, p.error_message)),
-        }
-        .unwrap_or_default(),
-    )
-}
-
-/// OTLP/JSON writes int64 as a string or a number, with lowerCamelCase keys (snake_case
-/// accepted too, as OTLP receivers do).
-fn partial_from_json(signal: Signal, body: &[u8]) -> Option<(i64, String)> {
-    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let Some(partial) = json
-        .get("partialSuccess")
-        .or_else(|| json.get("partial_success"))
-    else {
-        return Some((0, String::new()));
-    };
-    let (camel, snake) = match signal {
-        Signal::Traces => ("rejectedSpans", "rejected_spans"),
-        Signal::Metrics => ("rejectedDataPoints", "rejected_data_points"),
-        Signal::Logs => ("rejectedLogRecords", "rejected_log_records"),
-    };
-    let rejected = match partial.get(camel).or_else(|| partial.get(snake)) {
-        None | Some(serde_json::Value::Null) => 0,
-        Some(serde_json::Value::Number(n)) => n.as_i64()?,
-        Some(serde_json::Value::String(s)) => s.parse().ok()?,
-        Some(_) => return None,
-    };
-    let message = partial
-        .get("errorMessage")
-        .or_else(|| partial.get("error_message"))
-        .and_then(|m| m.as_str())
-        .unwrap_or("")
-        .to_string();
-    Some((rejected, message))
-}
-
-/// The Collector only logs a partial success; Weir also returns a permanent error for
-/// the rejected items so they are counted as failed instead of sent.
-fn report_partial(signal: Signal, rejected: i64, error_message: &str) -> Result<(), ExportError> {
-    let error_message = truncate(error_message, MAX_MESSAGE);
-    if rejected <= 0 {
-        if !error_message.is_empty() {
-            tracing::warn!(%signal, message = %error_message, "server sent a partial success warning");
-        }
-        return Ok(());
-    }
-    let message = format!(
-        "the server rejected {rejected} {} (partial success): {error_message}",
-        signal.item_name()
-    );
-    tracing::warn!(%signal, rejected, message = %message, "partial success");
-    Err(ExportError::Permanent {
-        message,
-        rejected: Some(usize::try_from(rejected).unwrap_or(usize::MAX)),
-    })
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use http::HeaderValue;
+    use weir_api::http::retry_after;
 
     use super::*;
 

@@ -5,6 +5,7 @@
 //! here too, so `weir validate` catches them before start.
 
 use serde::Deserialize;
+use weir_api::config::{problem, problem_with_suggestion};
 use weir_api::ComponentProblem;
 
 use crate::threshold::{MIN_SAMPLING_PROBABILITY, NUM_HEX_DIGITS};
@@ -79,63 +80,54 @@ impl Default for SamplerConfig {
     }
 }
 
-fn problem(key: &str, message: String, suggestion: Option<String>) -> ComponentProblem {
-    ComponentProblem {
-        path: vec![key.to_string()],
-        message,
-        suggestion,
-    }
-}
-
 impl SamplerConfig {
     /// The Collector's semantic rules (`probabilisticsamplerprocessor/config.go`).
     pub fn validate(&self) -> Result<(), ComponentProblem> {
         let percent = f64::from(self.sampling_percentage);
         if !percent.is_finite() {
-            return Err(problem(
-                "sampling_percentage",
+            return Err(problem_with_suggestion(
+                &["sampling_percentage"],
                 format!("sampling_percentage is not a number: {percent}"),
-                Some("use a percentage between 0 and 100".into()),
+                "use a percentage between 0 and 100",
             ));
         }
         if percent < 0.0 {
-            return Err(problem(
-                "sampling_percentage",
+            return Err(problem_with_suggestion(
+                &["sampling_percentage"],
                 format!("sampling_percentage is negative: {percent}%"),
-                Some("use a percentage between 0 and 100".into()),
+                "use a percentage between 0 and 100",
             ));
         }
         if percent > 0.0 && percent / 100.0 < MIN_SAMPLING_PROBABILITY {
-            return Err(problem(
-                "sampling_percentage",
+            return Err(problem_with_suggestion(
+                &["sampling_percentage"],
                 format!("sampling_percentage is too small to express: {percent}%"),
-                Some("use 0 to drop everything, or at least 2^-56 × 100".into()),
+                "use 0 to drop everything, or at least 2^-56 × 100",
             ));
         }
         if self.sampling_precision == 0 {
-            return Err(problem(
-                "sampling_precision",
-                "sampling_precision must be between 1 and 14, not 0".into(),
-                Some("remove it to use the default of 4".into()),
+            return Err(problem_with_suggestion(
+                &["sampling_precision"],
+                "sampling_precision must be between 1 and 14, not 0",
+                "remove it to use the default of 4",
             ));
         }
         if usize::from(self.sampling_precision) > NUM_HEX_DIGITS {
             return Err(problem(
-                "sampling_precision",
+                &["sampling_precision"],
                 format!(
                     "sampling_precision must be at most 14 (hex digits in a threshold), not {}",
                     self.sampling_precision
                 ),
-                None,
             ));
         }
         if self.attribute_source == AttributeSource::Record && self.from_attribute.is_empty() {
             // The Collector accepts this and then drops (fail_closed) or keeps every
             // record; an explicit error is kinder.
-            return Err(problem(
-                "from_attribute",
-                "attribute_source `record` needs from_attribute: the log attribute to hash".into(),
-                Some("set from_attribute, e.g. `from_attribute: log.id`".into()),
+            return Err(problem_with_suggestion(
+                &["from_attribute"],
+                "attribute_source `record` needs from_attribute: the log attribute to hash",
+                "set from_attribute, e.g. `from_attribute: log.id`",
             ));
         }
         Ok(())

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use weir_api::config::problem;
 use weir_api::ComponentProblem;
 
 use crate::relabel::{RelabelConfig, Rule};
@@ -212,14 +213,6 @@ fn deserialize_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, 
     match Raw::deserialize(deserializer)? {
         Raw::Number(n) => Ok(n),
         Raw::Text(text) => parse_bytes(&text).map_err(serde::de::Error::custom),
-    }
-}
-
-fn problem(path: &[&str], message: impl Into<String>) -> ComponentProblem {
-    ComponentProblem {
-        path: path.iter().map(|s| s.to_string()).collect(),
-        message: message.into(),
-        suggestion: None,
     }
 }
 

@@ -17,6 +17,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use weir_api::error::chain;
 
 use crate::config::ScrapeConfig;
 use crate::convert::{LimitError, ScrapeBuilder};
@@ -145,7 +146,7 @@ impl Scraper {
             .client
             .request(request)
             .await
-            .map_err(|e| ScrapeError::Connect(error_chain(&e)))?;
+            .map_err(|e| ScrapeError::Connect(chain(&e)))?;
         if response.status() != http::StatusCode::OK {
             return Err(ScrapeError::Status(response.status().as_u16()));
         }
@@ -161,24 +162,13 @@ impl Scraper {
         let mut body = response.into_body();
         let mut sink = BodySink::new(format, gzipped, self.body_size_limit);
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| ScrapeError::Read(error_chain(&e)))?;
+            let frame = frame.map_err(|e| ScrapeError::Read(chain(&e)))?;
             if let Ok(data) = frame.into_data() {
                 sink.write(&data, builder)?;
             }
         }
         sink.finish(builder)
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 fn read_secret(path: &str) -> Result<String, String> {

@@ -2,7 +2,7 @@
 //! an answer means. 2xx is delivered; 5xx and 429 are worth retrying (honouring
 //! `Retry-After`); any other status will fail the same way again and is permanent.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
@@ -11,6 +11,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
+use weir_api::error::chain;
 
 use crate::config::Resolved;
 
@@ -102,7 +103,7 @@ impl Client {
             retryable: true,
             retry_after: None,
             status: None,
-            message: format!("sending to {} failed: {}", self.uri, error_chain(&e)),
+            message: format!("sending to {} failed: {}", self.uri, chain(&e)),
         })?;
         let status = response.status();
         if status.is_success() {
@@ -112,11 +113,7 @@ impl Client {
                 .await;
             return Ok(());
         }
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = weir_api::http::retry_after(response.headers(), SystemTime::now());
         let text = match Limited::new(response.into_body(), 1024).collect().await {
             Ok(body) => String::from_utf8_lossy(&body.to_bytes()).trim().to_string(),
             Err(_) => String::new(),
@@ -141,53 +138,6 @@ pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &str) -
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// `Retry-After` as delay-seconds or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
-        return None;
-    }
-    let day: i64 = parts[1].parse().ok()?;
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| *m == parts[2])? as i64 + 1;
-    let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<i64> = parts[4].split(':').filter_map(|p| p.parse().ok()).collect();
-    if hms.len() != 3 {
-        return None;
-    }
-    // Days from civil date (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let at = days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
-    Some(Duration::from_secs((at - now).max(0) as u64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +158,9 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
+        use std::time::UNIX_EPOCH;
+        use weir_api::http::parse_retry_after;
+
         let now = UNIX_EPOCH + Duration::from_secs(784_111_770); // Sun, 06 Nov 1994 08:49:30 GMT
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
         assert_eq!(

@@ -37,6 +37,10 @@ struct Lane {
     counters: ExporterCounters,
     blocks: bool,
     overflow_log: RateLimitedLog,
+    /// Cancelled at the shutdown deadline: a blocked push gives up.
+    abort: CancellationToken,
+    /// Items given up at the deadline, for the run's report.
+    aborted_items: Arc<AtomicU64>,
 }
 
 impl Lane {
@@ -61,7 +65,7 @@ impl Lane {
         };
         let item = Queued { request, acks };
         let result = if self.blocks {
-            self.queue.push(item).await
+            self.queue.push(item, &self.abort).await
         } else {
             self.queue.try_push(item)
         };
@@ -80,6 +84,9 @@ impl Lane {
             Err(PushError::Closed(item)) => {
                 self.counters.enqueue_failed.inc_by(items);
                 item.acks.record(Outcome::Failed);
+                if self.abort.is_cancelled() {
+                    self.aborted_items.fetch_add(items, Ordering::Relaxed);
+                }
                 tracing::warn!(exporter = %self.exporter_id, signal = %self.signal, items,
                     "data arrived after the exporter's queue closed for shutdown; dropped");
             }
@@ -178,6 +185,8 @@ impl ExporterRuntime {
             counters,
             blocks,
             overflow_log: RateLimitedLog::new(Duration::from_secs(5)),
+            abort: self.abort.clone(),
+            aborted_items: self.aborted_items.clone(),
         });
         let batcher = queue_settings.batch.as_ref().map(|_| {
             let (tx, rx) = mpsc::channel(64);
@@ -246,6 +255,12 @@ impl ExporterRuntime {
         Ok(())
     }
 
+    /// The shutdown deadline passed: workers stop after their current attempt and
+    /// blocked pushes give up (their data is counted as failed to enqueue).
+    pub fn abort_now(&self) {
+        self.abort.cancel();
+    }
+
     /// Drops the runtime's own inputs so that, once pipelines drop theirs, batchers end.
     pub fn release_inputs(&mut self) {
         self.inputs.clear();
@@ -272,6 +287,9 @@ impl ExporterRuntime {
         if drained.is_err() {
             self.abort.cancel();
             while self.workers.join_next().await.is_some() {}
+        }
+        // Workers stop early once aborted; whatever they left queued is undelivered.
+        {
             for lane in self.lanes.values() {
                 let remaining = lane.queue.drain_remaining();
                 for item in &remaining {

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use weir_api::{Acks, ExportRequest, Sizer};
 
 /// A prepared request with the acknowledgement handles of the data it carries.
@@ -45,8 +46,9 @@ impl std::fmt::Debug for Queued {
 pub trait Queue: Send + Sync {
     /// Enqueues if there is room now.
     fn try_push(&self, item: Queued) -> Result<(), PushError>;
-    /// Enqueues, waiting for room. An item larger than the whole queue is refused at once.
-    async fn push(&self, item: Queued) -> Result<(), PushError>;
+    /// Enqueues, waiting for room until `give_up` is cancelled (then the item comes back
+    /// as `Closed`). An item larger than the whole queue is refused at once.
+    async fn push(&self, item: Queued, give_up: &CancellationToken) -> Result<(), PushError>;
     /// The next item, or `None` once the queue is closed and empty.
     async fn pop(&self) -> Option<Queued>;
     /// Takes no more data; consumers drain what is left, then stop.
@@ -130,7 +132,7 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
-    async fn push(&self, mut item: Queued) -> Result<(), PushError> {
+    async fn push(&self, mut item: Queued, give_up: &CancellationToken) -> Result<(), PushError> {
         if self.size_of(&item) > self.capacity {
             return Err(PushError::Full(item));
         }
@@ -143,7 +145,10 @@ impl Queue for MemoryQueue {
                 Err(PushError::Full(back)) => item = back,
                 Err(closed) => return Err(closed),
             }
-            room.await;
+            tokio::select! {
+                _ = room => {}
+                _ = give_up.cancelled() => return Err(PushError::Closed(item)),
+            }
         }
     }
 
@@ -251,12 +256,20 @@ mod tests {
         q.try_push(item(1)).unwrap();
         let pusher = {
             let q = q.clone();
-            tokio::spawn(async move { q.push(item(2)).await.is_ok() })
+            tokio::spawn(async move { q.push(item(2), &CancellationToken::new()).await.is_ok() })
         };
         tokio::task::yield_now().await;
         assert!(!pusher.is_finished());
         assert_eq!(q.pop().await.unwrap().items(), 1);
         assert!(pusher.await.unwrap());
         assert_eq!(q.pop().await.unwrap().items(), 2);
+        // A blocked push gives up when told to, and hands the item back.
+        q.try_push(item(3)).unwrap();
+        let give_up = CancellationToken::new();
+        give_up.cancel();
+        assert!(matches!(
+            q.push(item(4), &give_up).await,
+            Err(PushError::Closed(back)) if back.items() == 4
+        ));
     }
 }

@@ -34,7 +34,7 @@ use tonic::metadata::MetadataMap;
 use tonic::server::{Grpc, NamedService};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
-use weir_api::{Batch, ConsumeError, ReceiverOutput, Signal};
+use weir_api::{Batch, ConsumeError, ReceiverOutput, RefusalReason, Signal};
 use weir_proto::collector::logs::v1::logs_service_server;
 use weir_proto::collector::metrics::v1::metrics_service_server;
 use weir_proto::collector::trace::v1::trace_service_server;
@@ -121,14 +121,16 @@ impl<R: Rpc> Service<http::Request<Body>> for ExportService<R> {
                 .and_then(|p| p.strip_prefix('/'));
             if method != Some("Export") {
                 let status = Status::unimplemented(format!("unknown method {path}"));
-                return Ok(handler.refuse("not_found", status).into_http());
+                return Ok(handler.refuse(RefusalReason::NotFound, status).into_http());
             }
             if let Some(encoding) = unsupported_encoding(request.headers()) {
                 // tonic answers UNIMPLEMENTED with grpc-accept-encoding (as grpc-go
                 // does) before calling the handler; count it here.
-                handler.output.refuse_request("unsupported_encoding");
+                handler
+                    .output
+                    .refuse_request(RefusalReason::UnsupportedEncoding);
                 tracing::debug!(
-                    reason = "unsupported_encoding",
+                    reason = RefusalReason::UnsupportedEncoding.as_str(),
                     encoding,
                     "otlp receiver: gRPC request refused"
                 );
@@ -188,7 +190,7 @@ impl Handler {
             Ok(Some(message)) => message,
             Ok(None) => {
                 let status = Status::invalid_argument("the request carries no message");
-                return Err(self.refuse("malformed", status));
+                return Err(self.refuse(RefusalReason::Malformed, status));
             }
             Err(status) => return Err(self.refuse_unread(status)),
         };
@@ -196,8 +198,12 @@ impl Handler {
             .trailers()
             .await
             .map_err(|status| self.refuse_unread(status))?;
-        let mut batch = Batch::from_protobuf(signal, message)
-            .map_err(|err| self.refuse("malformed", Status::invalid_argument(err.to_string())))?;
+        let mut batch = Batch::from_protobuf(signal, message).map_err(|err| {
+            self.refuse(
+                RefusalReason::Malformed,
+                Status::invalid_argument(err.to_string()),
+            )
+        })?;
         if self.include_metadata {
             batch.set_metadata(metadata::from_headers(&merged(metadata, trailers)));
         }
@@ -213,14 +219,14 @@ impl Handler {
     fn refuse_unread(&self, status: Status) -> Status {
         match status.code() {
             Code::OutOfRange | Code::ResourceExhausted => self.refuse(
-                "too_large",
+                RefusalReason::TooLarge,
                 Status::resource_exhausted(format!(
                     "request message too large: {}",
                     status.message()
                 )),
             ),
             _ => self.refuse(
-                "malformed",
+                RefusalReason::Malformed,
                 Status::invalid_argument(format!(
                     "cannot read the request message: {}",
                     status.message()
@@ -230,10 +236,10 @@ impl Handler {
     }
 
     /// Counts and logs a refusal, then returns the answer.
-    fn refuse(&self, reason: &'static str, status: Status) -> Status {
+    fn refuse(&self, reason: RefusalReason, status: Status) -> Status {
         self.output.refuse_request(reason);
         tracing::debug!(
-            reason,
+            reason = reason.as_str(),
             detail = status.message(),
             code = ?status.code(),
             "otlp receiver: gRPC request refused"

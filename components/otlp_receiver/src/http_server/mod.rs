@@ -26,7 +26,6 @@ use crate::endpoint::display_addr;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -34,12 +33,11 @@ use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN};
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use weir_api::{Batch, ConsumeError, ReceiverOutput, Signal, StartError};
+use weir_api::{Batch, ConsumeError, ReceiverOutput, RefusalReason, Signal, StartError};
 
 use crate::config::HttpConfig;
 use crate::{endpoint, metadata};
@@ -67,7 +65,7 @@ struct State {
 /// A request refused before or while decoding.
 struct Refusal {
     status: StatusCode,
-    reason: &'static str,
+    reason: RefusalReason,
     code: i32,
     message: String,
 }
@@ -76,7 +74,7 @@ impl Refusal {
     fn malformed(message: String) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
-            reason: "malformed",
+            reason: RefusalReason::Malformed,
             code: code::INVALID_ARGUMENT,
             message,
         }
@@ -85,7 +83,7 @@ impl Refusal {
     fn too_large(limit: usize) -> Self {
         Self {
             status: StatusCode::PAYLOAD_TOO_LARGE,
-            reason: "too_large",
+            reason: RefusalReason::TooLarge,
             code: code::RESOURCE_EXHAUSTED,
             message: format!("request body larger than max_request_body_size ({limit} bytes)"),
         }
@@ -129,59 +127,21 @@ impl HttpServer {
         let addr = self.local_addr();
         Box::pin(async move {
             tracing::info!(endpoint = %display_addr(addr), "otlp receiver: HTTP server started");
-            let connections = TaskTracker::new();
-            let builder = auto::Builder::new(TokioExecutor::new());
-            loop {
-                let stream = tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => break,
-                    accepted = self.listener.accept() => match accepted {
-                        Ok((stream, _peer)) => stream,
-                        Err(err) => {
-                            // Usually out of file descriptors: pause so the loop does not spin.
-                            tracing::warn!(error = %err, "otlp receiver: HTTP accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    },
-                };
-                let _ = stream.set_nodelay(true);
-                connections.spawn(serve_connection(
-                    builder.clone(),
-                    stream,
-                    self.state.clone(),
-                    shutdown.clone(),
-                ));
-            }
-            drop(self.listener);
-            connections.close();
-            connections.wait().await;
+            let state = self.state;
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+            });
+            weir_api::http::serve(
+                self.listener,
+                auto::Builder::new(TokioExecutor::new()),
+                service,
+                shutdown,
+                "otlp receiver: HTTP",
+            )
+            .await;
             tracing::info!(endpoint = %display_addr(addr), "otlp receiver: HTTP server stopped");
         })
-    }
-}
-
-async fn serve_connection(
-    builder: auto::Builder<TokioExecutor>,
-    stream: tokio::net::TcpStream,
-    state: Arc<State>,
-    shutdown: CancellationToken,
-) {
-    let service = service_fn(move |request| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(&state, request).await) }
-    });
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        _ = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(err) = result {
-        tracing::debug!(error = %err, "otlp receiver: HTTP connection ended with an error");
     }
 }
 
@@ -200,10 +160,10 @@ impl State {
     }
 
     /// Counts and logs a refusal, then returns the answer.
-    fn refuse(&self, reason: &'static str, detail: &str, reply: Reply) -> Reply {
+    fn refuse(&self, reason: RefusalReason, detail: &str, reply: Reply) -> Reply {
         self.output.refuse_request(reason);
         tracing::debug!(
-            reason,
+            reason = reason.as_str(),
             detail,
             status = reply.status().as_u16(),
             "otlp receiver: HTTP request refused"
@@ -231,14 +191,14 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
     let path = request.uri().path();
     let Some(signal) = state.signal_for(path) else {
         return state.refuse(
-            "not_found",
+            RefusalReason::NotFound,
             path,
             reply::text(StatusCode::NOT_FOUND, "404 page not found"),
         );
     };
     if request.method() != Method::POST {
         return state.refuse(
-            "method_not_allowed",
+            RefusalReason::MethodNotAllowed,
             request.method().as_str(),
             reply::method_not_allowed(),
         );
@@ -252,7 +212,7 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
     let content_type = header(CONTENT_TYPE).unwrap_or_default();
     let Some(format) = Format::from_content_type(content_type) else {
         return state.refuse(
-            "unsupported_media_type",
+            RefusalReason::UnsupportedMediaType,
             content_type,
             reply::text(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -267,7 +227,7 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
                 "415 unsupported content encoding `{value}`, supported: [gzip, zstd, deflate, identity]"
             );
             return state.refuse(
-                "unsupported_encoding",
+                RefusalReason::UnsupportedEncoding,
                 &value,
                 reply::text(StatusCode::UNSUPPORTED_MEDIA_TYPE, &message),
             );
@@ -329,7 +289,7 @@ async fn decode(
         .unwrap_or_else(|err| {
             Err(Refusal {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
-                reason: "internal",
+                reason: RefusalReason::Internal,
                 code: 13,
                 message: format!("decoding failed unexpectedly: {err}"),
             })

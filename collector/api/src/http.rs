@@ -1,0 +1,216 @@
+//! HTTP shared by components: what a `Retry-After` header means, and the one loop that
+//! serves connections accepted on a listener until shutdown.
+
+use std::error::Error as StdError;
+use std::time::{Duration, SystemTime};
+
+use hyper::body::{Body, Incoming};
+use hyper::header::RETRY_AFTER;
+use hyper::service::Service;
+use hyper::{HeaderMap, Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Pause after a failed `accept` (usually out of file descriptors) so the loop does not
+/// spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The delay a `Retry-After` value asks for: delay-seconds or an HTTP date (any of the
+/// three forms RFC 9110 allows, through `httpdate`), measured from `now`.
+///
+/// `None` means "no hint, use the configured backoff", as in the Collector: zero, a date
+/// that is not in the future, and an unreadable value.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .ok()?,
+    };
+    (!delay.is_zero()).then_some(delay)
+}
+
+/// [`parse_retry_after`] of a response's `Retry-After` header, `None` without one.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    parse_retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?, now)
+}
+
+/// Serves every connection accepted on `listener` with a clone of `service`, through
+/// `builder` (which carries the server's protocols, limits and timeouts), until
+/// `shutdown` is cancelled. Then it stops accepting, asks every open connection to shut
+/// down gracefully (an in-flight request finishes, an idle keep-alive connection closes
+/// at once) and returns once they all have.
+///
+/// `name` prefixes the log lines (`otlp receiver: HTTP`, `health_check`). A connection
+/// ending with an error (a client hanging up early) is routine, logged at debug level.
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    builder: auto::Builder<TokioExecutor>,
+    service: S,
+    shutdown: CancellationToken,
+    name: &'static str,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let connections = TaskTracker::new();
+    loop {
+        let stream = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(err) => {
+                    tracing::warn!(error = %err, "{name}: accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let builder = builder.clone();
+        let service = service.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "{name}: connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use hyper::header::HeaderValue;
+    use hyper::service::service_fn;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777)
+    }
+
+    #[test]
+    fn retry_after_in_seconds() {
+        assert_eq!(parse_retry_after("7", now()), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now()),
+            Some(Duration::from_secs(120))
+        );
+    }
+
+    #[test]
+    fn retry_after_zero_is_no_hint() {
+        assert_eq!(parse_retry_after("0", now()), None);
+    }
+
+    #[test]
+    fn retry_after_as_a_future_date() {
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now()),
+            Some(Duration::from_secs(30))
+        );
+        // The obsolete forms RFC 9110 still asks recipients to accept.
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:47 GMT", now()),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:38 1994", now()),
+            Some(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn retry_after_as_a_past_or_present_date_is_no_hint() {
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now()),
+            None
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now()),
+            None
+        );
+    }
+
+    #[test]
+    fn retry_after_garbage_is_no_hint() {
+        for value in ["soon", "", "-5", "1.5", "Sun, 32 Nov 1994 08:49:37 GMT"] {
+            assert_eq!(parse_retry_after(value, now()), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_from_headers() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers, now()), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&headers, now()), Some(Duration::from_secs(3)));
+    }
+
+    async fn get(addr: std::net::SocketAddr) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /x HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn serves_until_shutdown_then_waits_for_open_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let service = service_fn(|request: Request<Incoming>| async move {
+            Ok::<_, Infallible>(Response::new(format!("path {}", request.uri().path())))
+        });
+        let server = tokio::spawn(serve(
+            listener,
+            auto::Builder::new(TokioExecutor::new()),
+            service,
+            shutdown.clone(),
+            "test",
+        ));
+        let answer = get(addr).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("path /x"), "{answer}");
+
+        // An idle keep-alive connection does not hold shutdown open.
+        let idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returns after shutdown")
+            .unwrap();
+        drop(idle);
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+}
