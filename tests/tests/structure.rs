@@ -121,3 +121,111 @@ fn the_check_catches_a_violation() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("weir_proto::trace"));
 }
+
+/// Metric names a production file spells at a call site: a `.counter(` or `.gauge(` whose
+/// first argument is a string literal, or any string literal that looks like a metric
+/// name (`"otelcol_..."`, `"weir_..."`). Metrics are named once, in
+/// `collector/api/src/telemetry/names.rs`, and taken by declaration.
+fn metric_names_at_call_sites(root: &Path, skip: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap().flatten() {
+        if skip.iter().any(|s| entry.file_name() == *s) {
+            continue;
+        }
+        rust_files(&entry.path().join("src"), &mut files);
+    }
+    assert!(!files.is_empty(), "no sources under {}", root.display());
+    for file in files
+        .iter()
+        .filter(|f| !is_test_file(f.strip_prefix(root).unwrap_or(f)))
+    {
+        let source = std::fs::read_to_string(file).unwrap();
+        // Comment lines blanked, so line numbers still match.
+        let code: String = production_part(&source)
+            .lines()
+            .map(|line| {
+                if line.trim_start().starts_with("//") {
+                    "\n".to_string()
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        let line_of = |offset: usize| code[..offset].matches('\n').count() + 1;
+        for call in [".counter(", ".gauge("] {
+            for (at, _) in code.match_indices(call) {
+                let rest = code[at + call.len()..].trim_start();
+                if rest.starts_with('"') {
+                    found.push(format!(
+                        "{}:{}: `{call}` with a string literal",
+                        file.display(),
+                        line_of(at)
+                    ));
+                }
+            }
+        }
+        for prefix in ["\"otelcol_", "\"weir_"] {
+            for (at, _) in code.match_indices(prefix) {
+                let literal = &code[at + 1..];
+                let end = literal.find('"').unwrap_or(literal.len());
+                let name = &literal[..end];
+                if name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    found.push(format!(
+                        "{}:{}: metric name \"{name}\"",
+                        file.display(),
+                        line_of(at)
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn components_and_engine_name_no_metric() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut found = metric_names_at_call_sites(&root.join("components"), &["registry"]);
+    // weir-api declares the names; the engine and the binary take them by declaration.
+    found.extend(metric_names_at_call_sites(
+        &root.join("collector"),
+        &["api"],
+    ));
+    assert!(
+        found.is_empty(),
+        "declare metrics in collector/api/src/telemetry/names.rs and take handles with \
+         Telemetry::counter_of/gauge_of, not names at the call site:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_metric_name_check_catches_a_violation() {
+    let dir = std::env::temp_dir().join(format!("weir-structure-metrics-{}", std::process::id()));
+    let src = dir.join("fake_component/src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("lib.rs"),
+        concat!(
+            "fn a(t: &Telemetry) { t.counter(\n    \"x_y\", \"help\", &[]); }\n",
+            "const NAME: &str = \"otelcol_made_up\";\n",
+            "#[serde(with = \"weir_api::duration\")]\n",
+            "fn b(slot: Slot) { slot.gauge().push(1); }\n",
+            "// t.gauge(\"weir_in_a_comment\", \"\", &[])\n",
+            "#[cfg(test)]\nmod tests { const N: &str = \"weir_in_a_test\"; }\n",
+        ),
+    )
+    .unwrap();
+    let found = metric_names_at_call_sites(&dir, &[]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("lib.rs:1: `.counter(`"), "{found:?}");
+    assert!(
+        found[1].contains("lib.rs:3: metric name \"otelcol_made_up\""),
+        "{found:?}"
+    );
+}

@@ -12,7 +12,8 @@
 //!   [`Connector`], [`Extension`] and their factories.
 //! - [`Ack`]: the acknowledgement handle every admitted batch carries.
 //! - [`ExportError`]: retryable (with an optional delay) or permanent.
-//! - [`telemetry::Telemetry`]: self-metrics with the Collector's names.
+//! - [`telemetry::Telemetry`]: self-metrics with the Collector's names, each declared once in
+//!   [`telemetry::names`].
 //! - Shapes more than one component needs, written once: [`config::problem`],
 //!   [`error::chain`], [`otlp::partial_success`], [`http::retry_after`],
 //!   [`http::serve`] and [`RefusalReason`].

@@ -547,6 +547,67 @@ fn dump_span(out: &mut String, s: SpanView<'_>) {
     out.push('\n');
 }
 
+/// Each data point of a metric on its own, with its type and temporality (what a split
+/// must keep), without the descriptor text.
+fn point_dumps(m: MetricView<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let kind = format!(
+        "{:?}/{:?}/{}",
+        m.metric_type(),
+        m.temporality(),
+        m.is_monotonic()
+    );
+    for p in m.number_points() {
+        let mut line = format!(
+            "{kind} {} {} {} {:?}",
+            p.start_time_unix_nano(),
+            p.time_unix_nano(),
+            p.flags(),
+            p.value()
+        );
+        attrs(&mut line, p.attributes());
+        out.push(line);
+    }
+    for p in m.histogram_points() {
+        let mut line = format!(
+            "{kind} {} {} {:?} {:?} {:?}",
+            p.time_unix_nano(),
+            p.count(),
+            p.sum().map(f64::to_bits),
+            p.bucket_counts().collect::<Vec<_>>(),
+            p.explicit_bounds().map(f64::to_bits).collect::<Vec<_>>()
+        );
+        attrs(&mut line, p.attributes());
+        out.push(line);
+    }
+    for p in m.exponential_histogram_points() {
+        let mut line = format!(
+            "{kind} {} {} {} {} {:?}",
+            p.time_unix_nano(),
+            p.count(),
+            p.scale(),
+            p.positive().offset(),
+            p.positive().bucket_counts().collect::<Vec<_>>()
+        );
+        attrs(&mut line, p.attributes());
+        out.push(line);
+    }
+    for p in m.summary_points() {
+        let mut line = format!(
+            "{kind} {} {} {:x}",
+            p.time_unix_nano(),
+            p.count(),
+            p.sum().to_bits()
+        );
+        for q in p.quantiles() {
+            let _ = write!(line, " q{:x}={:x}", q.quantile.to_bits(), q.value.to_bits());
+        }
+        attrs(&mut line, p.attributes());
+        out.push(line);
+    }
+    out
+}
+
 fn dump_metric(out: &mut String, m: MetricView<'_>) {
     let _ = write!(
         out,
@@ -853,9 +914,7 @@ proptest! {
             for r in b.metrics() {
                 for s in r.scopes() {
                     for m in s.metrics() {
-                        let mut line = String::new();
-                        dump_metric(&mut line, m);
-                        out.push(line.split(" np ").skip(1).map(|p| p.trim().to_string()).collect::<Vec<_>>());
+                        out.push(point_dumps(m));
                     }
                 }
             }

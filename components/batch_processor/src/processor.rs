@@ -16,6 +16,7 @@
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
+use weir_api::telemetry::names::{BATCH_SIZE_TRIGGER_SEND, BATCH_TIMEOUT_TRIGGER_SEND};
 use weir_api::telemetry::Telemetry;
 use weir_api::{Batch, Batcher, Processor, Signal};
 
@@ -43,18 +44,9 @@ pub struct BatchCounters {
 
 impl BatchCounters {
     pub fn new(telemetry: &Telemetry, processor: &str, signal: Signal) -> Self {
-        let labels = [("processor", processor)];
         Self {
-            size_trigger: telemetry.counter(
-                "otelcol_processor_batch_batch_size_trigger_send",
-                "Number of times the batch was sent due to a size trigger.",
-                &labels,
-            ),
-            timeout_trigger: telemetry.counter(
-                "otelcol_processor_batch_timeout_trigger_send",
-                "Number of times the batch was sent due to a timeout trigger.",
-                &labels,
-            ),
+            size_trigger: telemetry.counter_of(&BATCH_SIZE_TRIGGER_SEND, &[processor]),
+            timeout_trigger: telemetry.counter_of(&BATCH_TIMEOUT_TRIGGER_SEND, &[processor]),
             cardinality_dropped: telemetry.dropped(processor, signal, CARDINALITY_REASON),
         }
     }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
+use weir_api::telemetry::names::DEBUG_SAMPLED_OUT_BATCHES;
 use weir_api::telemetry::Telemetry;
 use weir_api::{Batch, ExportError, ExportRequest, Exporter, Signal};
 
@@ -71,11 +72,7 @@ impl DebugExporter {
         };
         let sampler = || Sampler::new(config.sampling_initial, config.sampling_thereafter);
         let sampled_out = Signal::ALL.map(|signal| {
-            telemetry.counter(
-                "weir_debug_exporter_sampled_out_batches",
-                "Batches the debug exporter did not print because of sampling_initial/sampling_thereafter.",
-                &[("exporter", id.as_str()), ("otel_signal", signal.as_str())],
-            )
+            telemetry.counter_of(&DEBUG_SAMPLED_OUT_BATCHES, &[id.as_str(), signal.as_str()])
         });
         Self {
             writer: Arc::new(Writer { id, sinks }),

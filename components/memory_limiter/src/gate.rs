@@ -4,6 +4,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use weir_api::telemetry::names::{
+    MEMORY_LIMITER_REFUSED_REQUESTS, MEMORY_LIMITER_REFUSING, MEMORY_LIMITER_RESIDENT_BYTES,
+};
 use weir_api::telemetry::{Counter, Gauge, Telemetry};
 use weir_api::{Admission, Batch, ConsumeError};
 
@@ -35,7 +38,7 @@ impl MemoryGate {
         read_memory: MemoryReader,
         telemetry: &Telemetry,
     ) -> Self {
-        let labels = [("processor", id)];
+        let labels = [id];
         Self {
             id: id.to_string(),
             soft_limit,
@@ -44,21 +47,9 @@ impl MemoryGate {
             start: Instant::now(),
             next_check: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
-            refusing_gauge: telemetry.gauge(
-                "weir_memory_limiter_refusing",
-                "1 while the memory limiter refuses new data, else 0",
-                &labels,
-            ),
-            memory_gauge: telemetry.gauge(
-                "weir_memory_limiter_resident_bytes",
-                "The process's resident memory at the last check",
-                &labels,
-            ),
-            refusals: telemetry.counter(
-                "weir_memory_limiter_refused_requests",
-                "Requests refused because the process was over its soft memory limit",
-                &labels,
-            ),
+            refusing_gauge: telemetry.gauge_of(&MEMORY_LIMITER_REFUSING, &labels),
+            memory_gauge: telemetry.gauge_of(&MEMORY_LIMITER_RESIDENT_BYTES, &labels),
+            refusals: telemetry.counter_of(&MEMORY_LIMITER_REFUSED_REQUESTS, &labels),
         }
     }
 

@@ -3,7 +3,11 @@
 
 use weir_api::batch::edit::{LogRecordEdit, SpanEdit};
 use weir_api::batch::view::{Attributes, ValueRef};
-use weir_api::telemetry::{Counter, Telemetry};
+use weir_api::telemetry::names::{
+    PROBABILISTIC_SAMPLER_COUNT_LOGS_SAMPLED, PROBABILISTIC_SAMPLER_COUNT_SPANS_PROCESSED,
+    PROBABILISTIC_SAMPLER_COUNT_TRACES_SAMPLED,
+};
+use weir_api::telemetry::{Counter, CounterDef, Telemetry};
 use weir_api::{Batch, Processor, Signal};
 
 use crate::config::SamplerConfig;
@@ -34,20 +38,11 @@ pub struct SamplerCounters {
 
 impl SamplerCounters {
     pub fn new(telemetry: &Telemetry, id: &str, signal: Signal, config: &SamplerConfig) -> Self {
-        let names: &[(&str, &str)] = match signal {
-            Signal::Logs => &[(
-                "otelcol_processor_probabilistic_sampler_count_logs_sampled",
-                "Count of logs that were sampled or not",
-            )],
+        let defs: &[&CounterDef] = match signal {
+            Signal::Logs => &[&PROBABILISTIC_SAMPLER_COUNT_LOGS_SAMPLED],
             _ => &[
-                (
-                    "otelcol_processor_probabilistic_sampler_count_traces_sampled",
-                    "Count of spans that were sampled or not (deprecated by the Collector)",
-                ),
-                (
-                    "otelcol_processor_probabilistic_sampler_count_spans_processed",
-                    "Count of spans that were sampled or not",
-                ),
+                &PROBABILISTIC_SAMPLER_COUNT_TRACES_SAMPLED,
+                &PROBABILISTIC_SAMPLER_COUNT_SPANS_PROCESSED,
             ],
         };
         let by_policy = Policy::ALL
@@ -60,15 +55,8 @@ impl SamplerCounters {
                     _ => policy.label(),
                 };
                 let counters = |sampled: &str| {
-                    names
-                        .iter()
-                        .map(|(name, help)| {
-                            telemetry.counter(
-                                name,
-                                help,
-                                &[("processor", id), ("policy", label), ("sampled", sampled)],
-                            )
-                        })
+                    defs.iter()
+                        .map(|def| telemetry.counter_of(def, &[id, label, sampled]))
                         .collect::<Vec<_>>()
                 };
                 [counters("false"), counters("true")]

@@ -13,6 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use weir_api::telemetry::names::{PROMETHEUS_SCRAPE_FAILURES, PROMETHEUS_TARGETS};
 use weir_api::{Batch, ReceiverOutput};
 
 use crate::config::{GlobalConfig, ScrapeConfig};
@@ -65,11 +66,9 @@ pub fn failure_counters(
     ScrapeError::REASONS
         .iter()
         .map(|reason| {
-            let counter = output.telemetry().counter(
-                "weir_prometheus_receiver_scrape_failures",
-                "Scrapes that failed (up was 0), by job and reason.",
-                &[("receiver", receiver), ("job", job), ("reason", reason)],
-            );
+            let counter = output
+                .telemetry()
+                .counter_of(&PROMETHEUS_SCRAPE_FAILURES, &[receiver, job, reason]);
             (*reason, counter)
         })
         .collect()
@@ -81,11 +80,10 @@ pub async fn run(ctx: Arc<JobContext>, shutdown: CancellationToken) {
     let mut file_groups = Vec::new();
     let tracker = TaskTracker::new();
     let mut running: HashMap<u64, CancellationToken> = HashMap::new();
-    let targets_gauge = ctx.output.telemetry().gauge(
-        "weir_prometheus_receiver_targets",
-        "Targets currently scraped, by job.",
-        &[("receiver", &ctx.receiver), ("job", &ctx.config.job_name)],
-    );
+    let targets_gauge = ctx
+        .output
+        .telemetry()
+        .gauge_of(&PROMETHEUS_TARGETS, &[&ctx.receiver, &ctx.config.job_name]);
     let mut first = true;
     loop {
         let refreshed = if watcher.is_empty() {

@@ -38,6 +38,10 @@ use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
+use weir_api::telemetry::names::{
+    REMOTE_WRITE_DELTA_STREAMS, REMOTE_WRITE_HISTOGRAMS_SENT, REMOTE_WRITE_REQUESTS,
+    REMOTE_WRITE_SAMPLES_SENT,
+};
 use weir_api::telemetry::Telemetry;
 use weir_api::{Batch, ExportError, ExportRequest, Exporter, Signal};
 use weir_proto::remote_write::{TimeSeries, WriteRequest};
@@ -60,13 +64,7 @@ struct Counters {
 
 impl Counters {
     fn new(telemetry: &Telemetry, id: &str) -> Self {
-        let requests = |result: &str| {
-            telemetry.counter(
-                "weir_prometheusremotewrite_requests",
-                "Remote-write requests by result: sent, retryable_error, permanent_error.",
-                &[("exporter", id), ("result", result)],
-            )
-        };
+        let requests = |result: &str| telemetry.counter_of(&REMOTE_WRITE_REQUESTS, &[id, result]);
         Self {
             dropped: DropReason::ALL
                 .iter()
@@ -75,21 +73,9 @@ impl Counters {
             requests_sent: requests("sent"),
             requests_retryable: requests("retryable_error"),
             requests_permanent: requests("permanent_error"),
-            samples_sent: telemetry.counter(
-                "weir_prometheusremotewrite_samples_sent",
-                "Float samples delivered to the remote-write endpoint.",
-                &[("exporter", id)],
-            ),
-            histograms_sent: telemetry.counter(
-                "weir_prometheusremotewrite_histograms_sent",
-                "Native histogram samples delivered to the remote-write endpoint.",
-                &[("exporter", id)],
-            ),
-            delta_streams: telemetry.gauge(
-                "weir_prometheusremotewrite_delta_streams",
-                "Delta streams whose running totals are held for delta-to-cumulative conversion.",
-                &[("exporter", id)],
-            ),
+            samples_sent: telemetry.counter_of(&REMOTE_WRITE_SAMPLES_SENT, &[id]),
+            histograms_sent: telemetry.counter_of(&REMOTE_WRITE_HISTOGRAMS_SENT, &[id]),
+            delta_streams: telemetry.gauge_of(&REMOTE_WRITE_DELTA_STREAMS, &[id]),
         }
     }
 

@@ -3,6 +3,9 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
+use weir_api::telemetry::names::{
+    STATSD_INVALID_LINES, STATSD_KERNEL_DROPS, STATSD_LINES, STATSD_SERIES,
+};
 use weir_api::telemetry::Telemetry;
 use weir_api::Signal;
 
@@ -31,35 +34,21 @@ impl SelfMetrics {
     pub fn new(telemetry: &Telemetry, receiver: &str) -> Self {
         let invalid_lines = Reason::ALL
             .iter()
-            .map(|reason| {
-                telemetry.counter(
-                    "weir_statsd_receiver_invalid_lines",
-                    "StatsD lines rejected, by reason.",
-                    &[("receiver", receiver), ("reason", reason.as_str())],
-                )
-            })
+            .map(|reason| telemetry.counter_of(&STATSD_INVALID_LINES, &[receiver, reason.as_str()]))
             .collect();
-        let labels = [("receiver", receiver)];
+        let labels = [receiver];
         Self {
             invalid_lines,
-            lines: telemetry.counter(
-                "weir_statsd_receiver_lines",
-                "StatsD metric lines parsed and aggregated.",
-                &labels,
-            ),
-            kernel_drops: telemetry.counter(
-                "weir_statsd_receiver_kernel_drops",
-                "Datagrams dropped by the kernel because the receiver's socket buffer was full (from /proc/net/udp).",
-                &labels,
-            ),
-            series: telemetry.gauge(
-                "weir_statsd_receiver_series",
-                "Series in the last aggregation interval.",
-                &labels,
-            ),
+            lines: telemetry.counter_of(&STATSD_LINES, &labels),
+            kernel_drops: telemetry.counter_of(&STATSD_KERNEL_DROPS, &labels),
+            series: telemetry.gauge_of(&STATSD_SERIES, &labels),
             events_without_pipeline: telemetry.dropped(receiver, Signal::Logs, "no_logs_pipeline"),
             events_over_limit: telemetry.dropped(receiver, Signal::Logs, "event_buffer_full"),
-            observations_disabled: telemetry.dropped(receiver, Signal::Metrics, "observer_disabled"),
+            observations_disabled: telemetry.dropped(
+                receiver,
+                Signal::Metrics,
+                "observer_disabled",
+            ),
         }
     }
 

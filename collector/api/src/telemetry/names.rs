@@ -1,0 +1,391 @@
+//! Every self-metric Weir serves, declared once: name (without the `_total` that
+//! exposition adds to counters), help text, kind and label keys.
+//!
+//! Components and the engine get handles through [`Telemetry::counter_of`] and
+//! [`Telemetry::gauge_of`] (or a typed bundle such as [`Telemetry::receiver`]) with one of
+//! these declarations. A declaration can only be made here: [`CounterDef`] and
+//! [`GaugeDef`] have no public constructor, so no call site can invent a metric name.
+//!
+//! The Collector's metrics keep the Collector's names (`otelcol_*`) so existing
+//! dashboards and alerts keep working; Weir's own are `weir_*`.
+//!
+//! [`Telemetry::counter_of`]: super::Telemetry::counter_of
+//! [`Telemetry::gauge_of`]: super::Telemetry::gauge_of
+//! [`Telemetry::receiver`]: super::Telemetry::receiver
+
+use crate::Signal;
+
+/// Whether a declared metric is a counter or a gauge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+}
+
+/// A declared counter. Built only in this module.
+#[derive(Debug)]
+pub struct CounterDef {
+    pub(super) name: &'static str,
+    pub(super) help: &'static str,
+    pub(super) labels: &'static [&'static str],
+}
+
+/// A declared gauge. Built only in this module.
+#[derive(Debug)]
+pub struct GaugeDef {
+    pub(super) name: &'static str,
+    pub(super) help: &'static str,
+    pub(super) labels: &'static [&'static str],
+}
+
+/// Any declared metric, as listed in [`ALL`].
+#[derive(Clone, Copy, Debug)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: MetricKind,
+    pub labels: &'static [&'static str],
+}
+
+macro_rules! accessors {
+    ($def:ty) => {
+        impl $def {
+            /// The metric's name, without the `_total` a counter gets on exposition.
+            pub const fn name(&self) -> &'static str {
+                self.name
+            }
+            /// The `# HELP` text.
+            pub const fn help(&self) -> &'static str {
+                self.help
+            }
+            /// The label keys, in order; a handle takes one value for each.
+            pub const fn labels(&self) -> &'static [&'static str] {
+                self.labels
+            }
+        }
+    };
+}
+accessors!(CounterDef);
+accessors!(GaugeDef);
+
+/// One declaration per signal, for the Collector's per-signal names
+/// (`..._spans`, `..._metric_points`, `..._log_records`).
+#[derive(Debug)]
+pub struct PerSignal<T: 'static> {
+    pub traces: &'static T,
+    pub metrics: &'static T,
+    pub logs: &'static T,
+}
+
+impl<T> PerSignal<T> {
+    pub const fn get(&self, signal: Signal) -> &'static T {
+        match signal {
+            Signal::Traces => self.traces,
+            Signal::Metrics => self.metrics,
+            Signal::Logs => self.logs,
+        }
+    }
+}
+
+/// Declares each metric as a constant and lists them all in [`ALL`].
+macro_rules! metrics {
+    (@def counter) => { CounterDef };
+    (@def gauge) => { GaugeDef };
+    (@kind counter) => { MetricKind::Counter };
+    (@kind gauge) => { MetricKind::Gauge };
+    ($(
+        $(#[$doc:meta])*
+        $kind:ident $id:ident = $name:literal, $help:literal, [$($label:literal),* $(,)?];
+    )*) => {
+        $(
+            $(#[$doc])*
+            pub const $id: metrics!(@def $kind) = <metrics!(@def $kind)>::declare(
+                $name,
+                $help,
+                &[$($label),*],
+            );
+        )*
+
+        /// Every declared metric.
+        pub const ALL: &[MetricDef] = &[$(
+            MetricDef {
+                name: $id.name,
+                help: $id.help,
+                kind: metrics!(@kind $kind),
+                labels: $id.labels,
+            },
+        )*];
+    };
+}
+
+impl CounterDef {
+    const fn declare(
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Self { name, help, labels }
+    }
+}
+
+impl GaugeDef {
+    const fn declare(
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Self { name, help, labels }
+    }
+}
+
+metrics! {
+    // --- Receivers (the Collector's), by receiver and transport.
+    counter RECEIVER_ACCEPTED_SPANS = "otelcol_receiver_accepted_spans",
+        "Number of spans successfully pushed into the pipeline.",
+        ["receiver", "transport"];
+    counter RECEIVER_ACCEPTED_METRIC_POINTS = "otelcol_receiver_accepted_metric_points",
+        "Number of metric_points successfully pushed into the pipeline.",
+        ["receiver", "transport"];
+    counter RECEIVER_ACCEPTED_LOG_RECORDS = "otelcol_receiver_accepted_log_records",
+        "Number of log_records successfully pushed into the pipeline.",
+        ["receiver", "transport"];
+    counter RECEIVER_REFUSED_SPANS = "otelcol_receiver_refused_spans",
+        "Number of spans that could not be pushed into the pipeline.",
+        ["receiver", "transport"];
+    counter RECEIVER_REFUSED_METRIC_POINTS = "otelcol_receiver_refused_metric_points",
+        "Number of metric_points that could not be pushed into the pipeline.",
+        ["receiver", "transport"];
+    counter RECEIVER_REFUSED_LOG_RECORDS = "otelcol_receiver_refused_log_records",
+        "Number of log_records that could not be pushed into the pipeline.",
+        ["receiver", "transport"];
+
+    // --- Receivers (Weir's).
+    /// Requests refused before any item was decoded, by [`crate::RefusalReason`].
+    counter RECEIVER_REFUSED_REQUESTS = "weir_receiver_refused_requests",
+        "Requests refused before any item was decoded, by reason",
+        ["receiver", "transport", "reason"];
+    gauge IN_FLIGHT_ITEMS = "weir_in_flight_items",
+        "Items admitted and not yet released (delivered, dropped or failed)",
+        ["receiver", "transport", "otel_signal"];
+    gauge IN_FLIGHT_BYTES = "weir_in_flight_bytes",
+        "Encoded bytes admitted and not yet released",
+        ["receiver", "transport", "otel_signal"];
+
+    // --- Processors (the Collector's), by processor, pipeline and signal.
+    counter PROCESSOR_INCOMING_ITEMS = "otelcol_processor_incoming_items",
+        "Number of items passed to the processor",
+        ["processor", "pipeline", "otel_signal"];
+    counter PROCESSOR_OUTGOING_ITEMS = "otelcol_processor_outgoing_items",
+        "Number of items emitted from the processor",
+        ["processor", "pipeline", "otel_signal"];
+
+    // --- Exporters (the Collector's).
+    counter EXPORTER_SENT_SPANS = "otelcol_exporter_sent_spans",
+        "Number of spans successfully sent to destination",
+        ["exporter"];
+    counter EXPORTER_SENT_METRIC_POINTS = "otelcol_exporter_sent_metric_points",
+        "Number of metric_points successfully sent to destination",
+        ["exporter"];
+    counter EXPORTER_SENT_LOG_RECORDS = "otelcol_exporter_sent_log_records",
+        "Number of log_records successfully sent to destination",
+        ["exporter"];
+    counter EXPORTER_SEND_FAILED_SPANS = "otelcol_exporter_send_failed_spans",
+        "Number of spans in failed attempts to send to destination",
+        ["exporter"];
+    counter EXPORTER_SEND_FAILED_METRIC_POINTS = "otelcol_exporter_send_failed_metric_points",
+        "Number of metric_points in failed attempts to send to destination",
+        ["exporter"];
+    counter EXPORTER_SEND_FAILED_LOG_RECORDS = "otelcol_exporter_send_failed_log_records",
+        "Number of log_records in failed attempts to send to destination",
+        ["exporter"];
+    counter EXPORTER_ENQUEUE_FAILED_SPANS = "otelcol_exporter_enqueue_failed_spans",
+        "Number of spans failed to be added to the sending queue",
+        ["exporter"];
+    counter EXPORTER_ENQUEUE_FAILED_METRIC_POINTS = "otelcol_exporter_enqueue_failed_metric_points",
+        "Number of metric_points failed to be added to the sending queue",
+        ["exporter"];
+    counter EXPORTER_ENQUEUE_FAILED_LOG_RECORDS = "otelcol_exporter_enqueue_failed_log_records",
+        "Number of log_records failed to be added to the sending queue",
+        ["exporter"];
+    gauge EXPORTER_QUEUE_SIZE = "otelcol_exporter_queue_size",
+        "Current size of the retry queue (in the queue's sizer units)",
+        ["exporter", "data_type"];
+    gauge EXPORTER_QUEUE_CAPACITY = "otelcol_exporter_queue_capacity",
+        "Fixed capacity of the retry queue (in the queue's sizer units)",
+        ["exporter", "data_type"];
+
+    // --- Exporters (Weir's).
+    counter EXPORTER_RETRIES = "weir_exporter_retries",
+        "Number of export attempts retried after a retryable error",
+        ["exporter", "data_type"];
+
+    // --- Any component.
+    /// Items a component did not deliver, by reason. Every drop is counted here or in
+    /// one of the Collector-named failure counters.
+    counter ITEMS_DROPPED = "weir_items_dropped",
+        "Items not delivered, by component and reason",
+        ["component", "otel_signal", "reason"];
+
+    // --- batch processor (the Collector's).
+    counter BATCH_SIZE_TRIGGER_SEND = "otelcol_processor_batch_batch_size_trigger_send",
+        "Number of times the batch was sent due to a size trigger.",
+        ["processor"];
+    counter BATCH_TIMEOUT_TRIGGER_SEND = "otelcol_processor_batch_timeout_trigger_send",
+        "Number of times the batch was sent due to a timeout trigger.",
+        ["processor"];
+
+    // --- probabilistic_sampler processor (the Collector's).
+    counter PROBABILISTIC_SAMPLER_COUNT_LOGS_SAMPLED =
+        "otelcol_processor_probabilistic_sampler_count_logs_sampled",
+        "Count of logs that were sampled or not",
+        ["processor", "policy", "sampled"];
+    counter PROBABILISTIC_SAMPLER_COUNT_TRACES_SAMPLED =
+        "otelcol_processor_probabilistic_sampler_count_traces_sampled",
+        "Count of spans that were sampled or not (deprecated by the Collector)",
+        ["processor", "policy", "sampled"];
+    counter PROBABILISTIC_SAMPLER_COUNT_SPANS_PROCESSED =
+        "otelcol_processor_probabilistic_sampler_count_spans_processed",
+        "Count of spans that were sampled or not",
+        ["processor", "policy", "sampled"];
+
+    // --- memory_limiter processor.
+    gauge MEMORY_LIMITER_REFUSING = "weir_memory_limiter_refusing",
+        "1 while the memory limiter refuses new data, else 0",
+        ["processor"];
+    gauge MEMORY_LIMITER_RESIDENT_BYTES = "weir_memory_limiter_resident_bytes",
+        "The process's resident memory at the last check",
+        ["processor"];
+    counter MEMORY_LIMITER_REFUSED_REQUESTS = "weir_memory_limiter_refused_requests",
+        "Requests refused because the process was over its soft memory limit",
+        ["processor"];
+
+    // --- statsd receiver.
+    counter STATSD_INVALID_LINES = "weir_statsd_receiver_invalid_lines",
+        "StatsD lines rejected, by reason.",
+        ["receiver", "reason"];
+    counter STATSD_LINES = "weir_statsd_receiver_lines",
+        "StatsD metric lines parsed and aggregated.",
+        ["receiver"];
+    counter STATSD_KERNEL_DROPS = "weir_statsd_receiver_kernel_drops",
+        "Datagrams dropped by the kernel because the receiver's socket buffer was full (from /proc/net/udp).",
+        ["receiver"];
+    gauge STATSD_SERIES = "weir_statsd_receiver_series",
+        "Series in the last aggregation interval.",
+        ["receiver"];
+
+    // --- prometheus receiver.
+    counter PROMETHEUS_SCRAPE_FAILURES = "weir_prometheus_receiver_scrape_failures",
+        "Scrapes that failed (up was 0), by job and reason.",
+        ["receiver", "job", "reason"];
+    gauge PROMETHEUS_TARGETS = "weir_prometheus_receiver_targets",
+        "Targets currently scraped, by job.",
+        ["receiver", "job"];
+
+    // --- debug exporter.
+    counter DEBUG_SAMPLED_OUT_BATCHES = "weir_debug_exporter_sampled_out_batches",
+        "Batches the debug exporter did not print because of sampling_initial/sampling_thereafter.",
+        ["exporter", "otel_signal"];
+
+    // --- prometheusremotewrite exporter.
+    /// By `result`: `sent`, `retryable_error`, `permanent_error`.
+    counter REMOTE_WRITE_REQUESTS = "weir_prometheusremotewrite_requests",
+        "Remote-write requests by result: sent, retryable_error, permanent_error.",
+        ["exporter", "result"];
+    counter REMOTE_WRITE_SAMPLES_SENT = "weir_prometheusremotewrite_samples_sent",
+        "Float samples delivered to the remote-write endpoint.",
+        ["exporter"];
+    counter REMOTE_WRITE_HISTOGRAMS_SENT = "weir_prometheusremotewrite_histograms_sent",
+        "Native histogram samples delivered to the remote-write endpoint.",
+        ["exporter"];
+    gauge REMOTE_WRITE_DELTA_STREAMS = "weir_prometheusremotewrite_delta_streams",
+        "Delta streams whose running totals are held for delta-to-cumulative conversion.",
+        ["exporter"];
+}
+
+/// `otelcol_receiver_accepted_*`, by signal.
+pub const RECEIVER_ACCEPTED: PerSignal<CounterDef> = PerSignal {
+    traces: &RECEIVER_ACCEPTED_SPANS,
+    metrics: &RECEIVER_ACCEPTED_METRIC_POINTS,
+    logs: &RECEIVER_ACCEPTED_LOG_RECORDS,
+};
+/// `otelcol_receiver_refused_*`, by signal.
+pub const RECEIVER_REFUSED: PerSignal<CounterDef> = PerSignal {
+    traces: &RECEIVER_REFUSED_SPANS,
+    metrics: &RECEIVER_REFUSED_METRIC_POINTS,
+    logs: &RECEIVER_REFUSED_LOG_RECORDS,
+};
+/// `otelcol_exporter_sent_*`, by signal.
+pub const EXPORTER_SENT: PerSignal<CounterDef> = PerSignal {
+    traces: &EXPORTER_SENT_SPANS,
+    metrics: &EXPORTER_SENT_METRIC_POINTS,
+    logs: &EXPORTER_SENT_LOG_RECORDS,
+};
+/// `otelcol_exporter_send_failed_*`, by signal.
+pub const EXPORTER_SEND_FAILED: PerSignal<CounterDef> = PerSignal {
+    traces: &EXPORTER_SEND_FAILED_SPANS,
+    metrics: &EXPORTER_SEND_FAILED_METRIC_POINTS,
+    logs: &EXPORTER_SEND_FAILED_LOG_RECORDS,
+};
+/// `otelcol_exporter_enqueue_failed_*`, by signal.
+pub const EXPORTER_ENQUEUE_FAILED: PerSignal<CounterDef> = PerSignal {
+    traces: &EXPORTER_ENQUEUE_FAILED_SPANS,
+    metrics: &EXPORTER_ENQUEUE_FAILED_METRIC_POINTS,
+    logs: &EXPORTER_ENQUEUE_FAILED_LOG_RECORDS,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_prefixed_and_without_total() {
+        let mut seen = HashSet::new();
+        for def in ALL {
+            assert!(seen.insert(def.name), "{} is declared twice", def.name);
+            assert!(
+                def.name.starts_with("otelcol_") || def.name.starts_with("weir_"),
+                "{} has neither the Collector's otelcol_ prefix nor Weir's weir_",
+                def.name
+            );
+            assert!(
+                !def.name.ends_with("_total"),
+                "{}: exposition adds _total to counters",
+                def.name
+            );
+            assert!(
+                def.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                def.name
+            );
+            assert!(!def.help.is_empty(), "{} has no help text", def.name);
+            let keys: HashSet<_> = def.labels.iter().collect();
+            assert_eq!(
+                keys.len(),
+                def.labels.len(),
+                "{}: a label key twice",
+                def.name
+            );
+        }
+    }
+
+    #[test]
+    fn per_signal_names_follow_the_collectors_item_names() {
+        let sets = [
+            (&RECEIVER_ACCEPTED, "otelcol_receiver_accepted_"),
+            (&RECEIVER_REFUSED, "otelcol_receiver_refused_"),
+            (&EXPORTER_SENT, "otelcol_exporter_sent_"),
+            (&EXPORTER_SEND_FAILED, "otelcol_exporter_send_failed_"),
+            (&EXPORTER_ENQUEUE_FAILED, "otelcol_exporter_enqueue_failed_"),
+        ];
+        for (set, prefix) in sets {
+            for signal in Signal::ALL {
+                let def = set.get(signal);
+                assert_eq!(def.name(), format!("{prefix}{}", signal.item_name()));
+                assert!(def.help().contains(signal.item_name()), "{}", def.help());
+            }
+        }
+    }
+}
