@@ -718,6 +718,7 @@ fn build(
     for resource in out {
         let mut builder = batch.resource_with(resource.attributes);
         let mut scope = builder.scope(SCOPE_NAME, env!("CARGO_PKG_VERSION"));
+        scope.reserve(resource.metrics.len() + resource.stale.len());
         for metric in resource.metrics {
             scope.push(metric.into_builder());
         }
@@ -742,6 +743,7 @@ impl MetricAcc {
         }
         .description(self.help)
         .unit(self.unit);
+        metric.reserve_points(self.points.len());
         for point in self.points {
             match kind {
                 Kind::Gauge | Kind::Counter => {

@@ -353,6 +353,7 @@ fn build_logs(records: Vec<LogRecordBuilder>) -> Option<Batch> {
     let mut batch = LogsBuilder::new();
     let mut resource = batch.resource_with(AttributeList::new());
     let mut scope = resource.scope(SCOPE_NAME, env!("CARGO_PKG_VERSION"));
+    scope.reserve(records.len());
     for record in records {
         scope.push(record);
     }

@@ -52,6 +52,11 @@ impl AttributeList {
         Self::default()
     }
 
+    /// An empty list with room for `capacity` attributes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self(Vec::with_capacity(capacity))
+    }
+
     pub fn push(&mut self, key: impl Into<String>, value: impl Into<OwnedValue>) -> &mut Self {
         self.0.push(key_value(key.into(), value.into()));
         self
@@ -186,6 +191,12 @@ impl ResourceMetricsBuilder<'_> {
 pub struct ScopeMetricsBuilder<'b>(&'b mut ScopeMetrics);
 
 impl ScopeMetricsBuilder<'_> {
+    /// Makes room for `additional` more metrics (one allocation instead of growing).
+    pub fn reserve(&mut self, additional: usize) -> &mut Self {
+        self.0.metrics.reserve(additional);
+        self
+    }
+
     pub fn push(&mut self, metric: MetricBuilder) -> &mut Self {
         self.0.metrics.push(metric.0);
         self
@@ -264,6 +275,19 @@ impl MetricBuilder {
 
     pub fn name(&self) -> &str {
         &self.0.name
+    }
+
+    /// Makes room for `additional` more points of the metric's type.
+    pub fn reserve_points(&mut self, additional: usize) -> &mut Self {
+        match &mut self.0.data {
+            Some(Data::Gauge(g)) => g.data_points.reserve(additional),
+            Some(Data::Sum(s)) => s.data_points.reserve(additional),
+            Some(Data::Histogram(h)) => h.data_points.reserve(additional),
+            Some(Data::ExponentialHistogram(h)) => h.data_points.reserve(additional),
+            Some(Data::Summary(s)) => s.data_points.reserve(additional),
+            None => {}
+        }
+        self
     }
 
     /// Adds a point to a gauge or sum (ignored for other types).
@@ -577,6 +601,12 @@ impl ResourceLogsBuilder<'_> {
 pub struct ScopeLogsBuilder<'b>(&'b mut ScopeLogs);
 
 impl ScopeLogsBuilder<'_> {
+    /// Makes room for `additional` more records.
+    pub fn reserve(&mut self, additional: usize) -> &mut Self {
+        self.0.log_records.reserve(additional);
+        self
+    }
+
     pub fn push(&mut self, record: LogRecordBuilder) -> &mut Self {
         self.0.log_records.push(record.0);
         self
