@@ -2,8 +2,9 @@
 //! retain, batching and encode, each for a wire batch (the received bytes) and an owned
 //! one (decoded structs, as before zero-copy).
 //!
-//! Input: the same requests as `receive_batch_encode` (100 spans x 10 string attributes).
-//! Reported per request (divide by 100 for per span).
+//! Input: export requests of 100 spans, each with 10 string attributes, as the OTLP SDKs
+//! send them. Reported per request (divide by 100 for per span). The `receive` and
+//! `batch_and_encode` rows replace the older receive -> batch -> encode bench.
 //!
 //! Run: `cargo bench -p weir-api --bench views`
 
