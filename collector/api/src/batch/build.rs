@@ -26,11 +26,10 @@ use weir_proto::metrics::v1::{
     ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
 };
 use weir_proto::resource::v1::Resource;
-use weir_proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 
 use super::count::data_points;
 use super::edit::{key_value, OwnedValue};
-use super::view::{NumberValue, SeverityNumber, SpanKind, StatusCode, Temporality};
+use super::view::{NumberValue, SeverityNumber, Temporality};
 use super::Batch;
 
 /// Attributes from `(key, value)` pairs.
@@ -668,102 +667,6 @@ impl LogRecordBuilder {
 
     pub fn event_name(mut self, name: impl Into<String>) -> Self {
         self.0.event_name = name.into();
-        self
-    }
-}
-
-// ---- Traces ----------------------------------------------------------------------
-
-/// Builds a traces batch (for connectors and tests that make spans).
-#[derive(Clone, Debug, Default)]
-pub struct TracesBuilder {
-    resources: Vec<ResourceSpans>,
-}
-
-impl TracesBuilder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a resource with one scope and these spans.
-    pub fn push<K: Into<String>, V: Into<OwnedValue>>(
-        &mut self,
-        resource_attributes: impl IntoIterator<Item = (K, V)>,
-        scope_name: &str,
-        spans: Vec<SpanBuilder>,
-    ) -> &mut Self {
-        self.resources.push(ResourceSpans {
-            resource: Some(Resource {
-                attributes: attributes(resource_attributes),
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: scope(scope_name, ""),
-                spans: spans.into_iter().map(|s| s.0).collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
-        self
-    }
-
-    pub fn build(self) -> Batch {
-        Batch::from_traces(self.resources)
-    }
-}
-
-/// One span.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SpanBuilder(Span);
-
-impl SpanBuilder {
-    pub fn new(name: impl Into<String>, trace_id: [u8; 16], span_id: [u8; 8]) -> Self {
-        Self(Span {
-            name: name.into(),
-            trace_id: trace_id.to_vec(),
-            span_id: span_id.to_vec(),
-            ..Default::default()
-        })
-    }
-
-    pub fn parent(mut self, span_id: [u8; 8]) -> Self {
-        self.0.parent_span_id = span_id.to_vec();
-        self
-    }
-
-    pub fn kind(mut self, kind: SpanKind) -> Self {
-        self.0.kind = kind.as_i32();
-        self
-    }
-
-    pub fn times(mut self, start_unix_nano: u64, end_unix_nano: u64) -> Self {
-        self.0.start_time_unix_nano = start_unix_nano;
-        self.0.end_time_unix_nano = end_unix_nano;
-        self
-    }
-
-    pub fn status(mut self, code: StatusCode, message: impl Into<String>) -> Self {
-        self.0.status = Some(Status {
-            code: code.as_i32(),
-            message: message.into(),
-        });
-        self
-    }
-
-    pub fn attributes<K: Into<String>, V: Into<OwnedValue>>(
-        mut self,
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        self.0.attributes = attributes(pairs);
-        self
-    }
-
-    pub fn event(mut self, name: impl Into<String>, time_unix_nano: u64) -> Self {
-        self.0.events.push(span::Event {
-            name: name.into(),
-            time_unix_nano,
-            ..Default::default()
-        });
         self
     }
 }

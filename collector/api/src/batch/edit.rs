@@ -11,8 +11,8 @@ use weir_proto::metrics::v1::Metric;
 use weir_proto::trace::v1::{Span, Status};
 
 use super::view::{
-    Attributes, LogRecordView, MetricView, ResourceView, ScopeView, SeverityNumber, SpanKind,
-    SpanView, StatusCode, ValueRef,
+    LogRecordView, MetricView, ResourceView, ScopeView, SeverityNumber, SpanKind, SpanView,
+    StatusCode, ValueRef,
 };
 
 /// An attribute value owned by the caller, for edits and builders.
@@ -496,12 +496,4 @@ impl<'e> MetricEdit<'e> {
             wrap: MetricOp::PointAttr,
         }
     }
-}
-
-/// Reads an attribute list into owned pairs (for processors that rebuild lists).
-pub fn owned_attributes(attributes: Attributes<'_>) -> Vec<(String, OwnedValue)> {
-    attributes
-        .iter()
-        .map(|(k, v)| (k.to_string(), OwnedValue::from(v)))
-        .collect()
 }

@@ -220,7 +220,7 @@ impl Batch {
     }
 
     /// Whether `other` is a clone of this batch (the same shared data, not merely equal
-    /// data): how an exporter recognises a retry of the batch it already converted.
+    /// data), e.g. to check that a fan-out or a connector passed data on without copying.
     /// Any edit, split or append gives a batch data of its own.
     pub fn shares_data_with(&self, other: &Batch) -> bool {
         Arc::ptr_eq(&self.payload, &other.payload)
