@@ -116,6 +116,10 @@ pub struct QueueSettings {
     pub storage: Option<String>,
     /// Exporter-side batching, same meaning as the `batch` processor.
     pub batch: Option<QueueBatchSettings>,
+    /// Weir's own bound on the queue's encoded bytes, whatever `sizer` counts: the
+    /// Collector's default (1,000 requests, each as large as a client sends) can hold
+    /// gigabytes. The queue is full at whichever limit it reaches first.
+    pub max_size_mib: u64,
 }
 
 impl QueueSettings {
@@ -141,6 +145,9 @@ impl QueueSettings {
             }
             if self.num_consumers == 0 {
                 problems.push(problem(&["num_consumers"], NUM_CONSUMERS_ZERO));
+            }
+            if self.max_size_mib == 0 {
+                problems.push(problem(&["max_size_mib"], MAX_SIZE_MIB_ZERO));
             }
         }
         if let Some(batch) = &self.batch {
@@ -170,7 +177,18 @@ impl Default for QueueSettings {
             wait_for_result: false,
             storage: None,
             batch: None,
+            max_size_mib: DEFAULT_QUEUE_MAX_SIZE_MIB,
         }
+    }
+}
+
+/// The default byte bound of every exporter queue (`sending_queue.max_size_mib`).
+pub const DEFAULT_QUEUE_MAX_SIZE_MIB: u64 = 128;
+
+impl QueueSettings {
+    /// The byte bound, in bytes.
+    pub fn max_bytes(&self) -> usize {
+        usize::try_from(self.max_size_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
     }
 }
 
@@ -235,6 +253,8 @@ const QUEUE_SIZE_ZERO: &str = "`queue_size` must be at least 1 while the queue i
 const NUM_CONSUMERS_ZERO: &str = "`num_consumers` must be at least 1 while the queue is \
      enabled (with no consumer nothing is sent); to send without a queue, set `enabled: false`";
 /// The advice both zero messages end with, given once when they are reported together.
+const MAX_SIZE_MIB_ZERO: &str =
+    "must be greater than 0: it is the queue's bound in MiB of encoded data (default 128)";
 const DISABLE_HINT: &str = "; to send without a queue, set `enabled: false`";
 const BATCH_SIZER_REQUESTS: &str =
     "`requests` cannot size a batch; use `items` (the default) or `bytes`";

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use crate::ack::{Ack, AckReceipt, AckSummary};
+use crate::budget::{Charge, OverBudget};
 use crate::telemetry::{ReceiverCounters, Telemetry};
 use crate::{Batch, ComponentId, ConsumeError, Signal};
 
@@ -115,14 +116,39 @@ impl ReceiverOutput {
     /// can go out now: the data is admitted (end-to-end acknowledgement is
     /// [`ReceiverOutput::send_acknowledged`]).
     pub async fn send(&self, batch: Batch) -> Result<(), ConsumeError> {
-        self.admit(batch).await.map(drop)
+        self.admit(batch, None).await.map(drop)
+    }
+
+    /// Charges `bytes` to the memory budget before the request is read or decoded (the
+    /// receiver knows its size: Content-Length, a frame length, a datagram). Refused
+    /// (and counted) when the budget is over its soft limit; the receiver answers
+    /// "retry later". Hand the charge to [`ReceiverOutput::send_charged`].
+    pub fn reserve(&self, bytes: u64) -> Result<Charge, ConsumeError> {
+        self.telemetry
+            .memory_budget()
+            .charge(bytes)
+            .map_err(|over| self.over_budget(over))
+    }
+
+    /// [`ReceiverOutput::send`] for data charged up front: the charge grows to the
+    /// batch's size if that is larger (within the budget's hard limit) and is released
+    /// when the data has its outcome.
+    pub async fn send_charged(&self, batch: Batch, charge: Charge) -> Result<(), ConsumeError> {
+        self.admit(batch, Some(charge)).await.map(drop)
+    }
+
+    fn over_budget(&self, over: OverBudget) -> ConsumeError {
+        self.refuse_request(crate::RefusalReason::OverBudget);
+        ConsumeError::NoRoom {
+            retry_after: over.retry_after,
+        }
     }
 
     /// [`ReceiverOutput::send`], then waits until every copy of the data has an outcome
     /// (delivered, dropped on purpose, or failed) and returns their summary. For
     /// receivers that answer only once data is delivered (or, later, persisted).
     pub async fn send_acknowledged(&self, batch: Batch) -> Result<AckSummary, ConsumeError> {
-        match self.admit(batch).await? {
+        match self.admit(batch, None).await? {
             Some(receipt) => Ok(receipt.released().await),
             None => Ok(AckSummary {
                 delivered: true,
@@ -131,8 +157,13 @@ impl ReceiverOutput {
         }
     }
 
-    /// Attaches the acknowledgement handle and hands the batch to the consumer.
-    async fn admit(&self, mut batch: Batch) -> Result<Option<AckReceipt>, ConsumeError> {
+    /// Charges the memory budget (unless the receiver did), attaches the
+    /// acknowledgement handle that releases the charge, and hands the batch on.
+    async fn admit(
+        &self,
+        mut batch: Batch,
+        charge: Option<Charge>,
+    ) -> Result<Option<AckReceipt>, ConsumeError> {
         let signal = batch.signal();
         let items = batch.item_count() as u64;
         let counters = self.counters().signal(signal);
@@ -143,7 +174,21 @@ impl ReceiverOutput {
         if items == 0 {
             return Ok(None);
         }
-        let (ack, receipt) = Ack::new(items, batch.encoded_len() as u64, &counters.in_flight);
+        let bytes = batch.encoded_len() as u64;
+        let budget = self.telemetry.memory_budget();
+        let charged = match charge {
+            Some(mut charge) => charge.grow_to(bytes).map(|()| charge),
+            None => budget.charge(bytes),
+        };
+        let charge = match charged {
+            Ok(charge) => charge,
+            Err(over) => {
+                counters.refused.inc_by(items);
+                return Err(self.over_budget(over));
+            }
+        };
+        let (ack, receipt) = Ack::new(items, bytes, &counters.in_flight);
+        ack.on_release(move |_| drop(charge));
         batch.attach_ack(ack);
         match consumer.consume(batch).await {
             Ok(()) => {

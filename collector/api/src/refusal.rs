@@ -24,11 +24,14 @@ pub enum RefusalReason {
     MethodNotAllowed,
     /// The receiver failed while handling the request (a decoding task panicked).
     Internal,
+    /// Admitting it would take the memory budget past its limit: HTTP 503 with
+    /// Retry-After, gRPC UNAVAILABLE with RetryInfo.
+    OverBudget,
 }
 
 impl RefusalReason {
     /// Every reason, in [`RefusalReason::index`] order.
-    pub const ALL: [RefusalReason; 7] = [
+    pub const ALL: [RefusalReason; 8] = [
         Self::Malformed,
         Self::TooLarge,
         Self::UnsupportedMediaType,
@@ -36,6 +39,7 @@ impl RefusalReason {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::Internal,
+        Self::OverBudget,
     ];
 
     /// The number of reasons.
@@ -51,6 +55,7 @@ impl RefusalReason {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
+            Self::OverBudget => "memory_budget",
         }
     }
 
@@ -83,6 +88,7 @@ mod tests {
                 "not_found",
                 "method_not_allowed",
                 "internal",
+                "memory_budget",
             ]
         );
         for (i, reason) in RefusalReason::ALL.iter().enumerate() {

@@ -1,5 +1,5 @@
-//! The admission gate: measures memory at most once per interval and refuses while the
-//! process is over its soft limit.
+//! The resident-memory gate: measures `VmRSS` at most once per interval and refuses
+//! while the process is over its hard limit (memory the budget does not see).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ pub type MemoryReader = fn() -> Option<u64>;
 /// See the module docs.
 pub struct MemoryGate {
     id: String,
-    soft_limit: u64,
+    limit: u64,
     interval: Duration,
     read_memory: MemoryReader,
     /// Base for the atomic timestamps below.
@@ -33,7 +33,7 @@ pub struct MemoryGate {
 impl MemoryGate {
     pub fn new(
         id: &str,
-        soft_limit: u64,
+        limit: u64,
         interval: Duration,
         read_memory: MemoryReader,
         telemetry: &Telemetry,
@@ -41,7 +41,7 @@ impl MemoryGate {
         let labels = [id];
         Self {
             id: id.to_string(),
-            soft_limit,
+            limit,
             interval,
             read_memory,
             start: Instant::now(),
@@ -76,15 +76,15 @@ impl MemoryGate {
             return;
         };
         self.memory_gauge.set(used as i64);
-        let over = used > self.soft_limit;
+        let over = used > self.limit;
         let was = self.refusing.swap(over, Ordering::AcqRel);
         self.refusing_gauge.set(i64::from(over));
         if over && !was {
-            tracing::warn!(processor = %self.id, resident_mib = used >> 20, soft_limit_mib = self.soft_limit >> 20,
-                "memory use is above the soft limit; refusing new data until it drops (clients are told to retry)");
+            tracing::warn!(processor = %self.id, resident_mib = used >> 20, limit_mib = self.limit >> 20,
+                "resident memory is above the limit; refusing new data until it drops (clients are told to retry)");
         } else if was && !over {
             tracing::info!(processor = %self.id, resident_mib = used >> 20,
-                "memory use is back under the soft limit; accepting data again");
+                "resident memory is back under the limit; accepting data again");
         }
     }
 

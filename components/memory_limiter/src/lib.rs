@@ -1,15 +1,22 @@
-//! The `memory_limiter` processor: while the process uses more memory than its soft limit,
-//! new data is refused at admission, before it is queued anywhere, and clients are told
-//! to retry later (gRPC UNAVAILABLE, HTTP 503). It keeps Weir alive during incident
-//! storms, when traffic multiplies and backends slow down, instead of growing until the
-//! kernel kills it.
+//! The `memory_limiter` processor and extension: a deterministic byte budget at
+//! admission, with resident memory as a second signal. It keeps Weir alive during
+//! incident storms, when traffic multiplies and backends slow down, instead of growing
+//! until the kernel kills it.
 //!
-//! The Collector's processor of the same name measures the Go heap; Weir measures the
-//! process's resident set (`VmRSS` in `/proc/self/status`), which is what an OOM killer or
-//! a container limit sees. The check runs at most once per `check_interval`, on the
-//! admitting request, with atomics only: no lock shared by all connections.
+//! The Collector's component of the same name reacts to garbage-collector readings, so a
+//! burst between two checks is admitted whole. Weir sets the process's
+//! [`MemoryBudget`](weir_api::budget::MemoryBudget): every request is charged when a
+//! receiver admits it and released when its data is exported, dropped or refused, so
+//! the request that would cross the soft limit (`limit - spike`) is the one refused,
+//! with a retryable answer (gRPC UNAVAILABLE with RetryInfo, HTTP 503 with Retry-After).
+//!
+//! Resident memory (`VmRSS`) is still measured at most once per `check_interval`, for
+//! memory the budget does not see: while it is above the hard limit, admission refuses
+//! too. Both checks use atomics only: no lock shared by all connections.
 
+mod extension;
 mod gate;
+mod limits;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +41,10 @@ pub struct Config {
     /// Headroom below the hard limit; refusing starts at `limit - spike`. Default 20% of
     /// the limit.
     pub spike_limit_mib: Option<u64>,
-    /// Hard limit as a percentage of the machine's memory (`/proc/meminfo`).
+    /// Hard limit as a percentage of the memory available: the cgroup's limit when
+    /// there is one (containers), else the machine's `MemTotal`.
     pub limit_percentage: u64,
-    /// Headroom as a percentage of the machine's memory.
+    /// Headroom as a percentage of the same memory.
     pub spike_limit_percentage: Option<u64>,
 }
 
@@ -95,20 +103,49 @@ const MIB: u64 = 1024 * 1024;
 impl Config {
     /// The soft limit in bytes, where refusing starts.
     pub fn soft_limit_bytes(&self, total_memory: impl Fn() -> Option<u64>) -> Result<u64, String> {
+        self.limits_bytes(total_memory).map(|(soft, _)| soft)
+    }
+
+    /// `(soft, hard)` in bytes: refusing starts at `limit - spike`; `limit` bounds growth.
+    pub fn limits_bytes(
+        &self,
+        total_memory: impl Fn() -> Option<u64>,
+    ) -> Result<(u64, u64), String> {
         let (limit, spike) = if self.limit_mib > 0 {
             let limit = self.limit_mib * MIB;
             let spike = self.spike_limit_mib.map_or(limit / 5, |mib| mib * MIB);
             (limit, spike)
         } else {
-            let total = total_memory()
-                .ok_or("limit_percentage needs /proc/meminfo, which could not be read")?;
+            let total = total_memory().ok_or(
+                "limit_percentage needs the cgroup memory limit or /proc/meminfo, and neither could be read",
+            )?;
             let limit = total / 100 * self.limit_percentage;
             let spike = self
                 .spike_limit_percentage
                 .map_or(limit / 5, |pct| total / 100 * pct);
             (limit, spike)
         };
-        Ok(limit.saturating_sub(spike))
+        Ok((limit.saturating_sub(spike), limit))
+    }
+
+    /// Sets the process's budget from this config and builds the resident-memory gate.
+    pub(crate) fn apply(
+        &self,
+        id: &str,
+        telemetry: &weir_api::telemetry::Telemetry,
+    ) -> Result<MemoryGate, BuildError> {
+        let (soft, hard) = self
+            .limits_bytes(limits::available_memory_bytes)
+            .map_err(BuildError)?;
+        let check_interval = self.check_interval.unwrap_or(Duration::from_secs(1));
+        limits::set_budget(telemetry, soft, hard, check_interval);
+        Ok(MemoryGate::new(
+            id,
+            hard,
+            check_interval,
+            gate::resident_bytes,
+            telemetry,
+        ))
     }
 }
 
@@ -137,7 +174,7 @@ impl ProcessorFactory for Factory {
             signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
             stability: Stability::Beta,
             description:
-                "Refuses new data (clients retry) while the process is over its memory limit.",
+                "Bounds the bytes of data held: refuses new data (clients retry) past the budget.",
         }
     }
 
@@ -151,17 +188,7 @@ impl ProcessorFactory for Factory {
         config: &Value,
     ) -> Result<Box<dyn Processor>, BuildError> {
         let config: Config = weir_api::config::parse_valid(config)?;
-        let soft_limit = config
-            .soft_limit_bytes(gate::total_memory_bytes)
-            .map_err(BuildError)?;
-        let check_interval = config.check_interval.unwrap_or(Duration::from_secs(1));
-        let gate = MemoryGate::new(
-            &ctx.id.to_string(),
-            soft_limit,
-            check_interval,
-            gate::resident_bytes,
-            &ctx.telemetry,
-        );
+        let gate = config.apply(&ctx.id.to_string(), &ctx.telemetry)?;
         Ok(Box::new(MemoryLimiter {
             gate: Arc::new(gate),
         }))
@@ -171,6 +198,12 @@ impl ProcessorFactory for Factory {
 /// The factory the registry lists.
 pub fn factory() -> Arc<dyn ProcessorFactory> {
     Arc::new(Factory)
+}
+
+/// The `memory_limiter` extension's factory: the same keys, the same process budget,
+/// for configs that limit memory without a processor in each pipeline.
+pub fn extension_factory() -> Arc<dyn weir_api::ExtensionFactory> {
+    Arc::new(extension::Factory)
 }
 
 #[cfg(test)]

@@ -104,3 +104,41 @@ fn passes_batches_through_and_offers_its_gate() {
     processor.process(Batch::empty(Signal::Logs), &mut out);
     assert_eq!(out.len(), 1);
 }
+
+#[test]
+fn building_sets_the_process_budget_and_its_gauges() {
+    let telemetry = Telemetry::new();
+    let value: weir_api::Value =
+        serde_yaml_ng::from_str("check_interval: 100ms\nlimit_mib: 64\nspike_limit_mib: 16")
+            .unwrap();
+    let ctx = ProcessorBuildContext {
+        id: "memory_limiter".parse().unwrap(),
+        pipeline: "traces".parse().unwrap(),
+        signal: Signal::Traces,
+        telemetry: telemetry.clone(),
+    };
+    factory().build(ctx, &value).unwrap();
+    assert_eq!(telemetry.memory_budget().limits(), (48 * MIB, 64 * MIB));
+    let text = telemetry.encode();
+    assert!(
+        text.contains(&format!(
+            "weir_memory_budget_limit_bytes{{limit=\"soft\"}} {}",
+            48 * MIB
+        )),
+        "{text}"
+    );
+    assert!(text.contains("weir_memory_budget_used_bytes{} 0"), "{text}");
+
+    // The extension sets the same budget; the smaller limits win.
+    let value: weir_api::Value =
+        serde_yaml_ng::from_str("check_interval: 1s\nlimit_mib: 32").unwrap();
+    let ctx = weir_api::BuildContext {
+        id: "memory_limiter".parse().unwrap(),
+        telemetry: telemetry.clone(),
+    };
+    extension_factory().build(ctx, &value).unwrap();
+    assert_eq!(
+        telemetry.memory_budget().limits(),
+        (32 * MIB - 32 * MIB / 5, 32 * MIB)
+    );
+}

@@ -1,6 +1,7 @@
 //! The processor: walks spans or log records, keeps the sampled ones, removes emptied
 //! scopes and resources, and counts every item it drops.
 
+use weir_api::batch::build::is_summary;
 use weir_api::batch::edit::{LogRecordEdit, SpanEdit};
 use weir_api::batch::view::{Attributes, ValueRef};
 use weir_api::telemetry::names::{
@@ -112,6 +113,10 @@ impl ProbabilisticSampler {
 
     fn keep_span(&self, edit: &mut SpanEdit<'_>) -> bool {
         let span = edit.span();
+        if is_summary(span.attributes()) {
+            // Weir's own summaries (e.g. the error rate limiter's) are never sampled.
+            return true;
+        }
         let parsed = W3cTraceState::parse(span.trace_state());
         let carried = match &parsed {
             Ok(ts) => Ok(Carried {
@@ -154,6 +159,9 @@ impl ProbabilisticSampler {
 
     fn keep_record(&self, edit: &mut LogRecordEdit<'_>) -> bool {
         let record = edit.record();
+        if is_summary(record.attributes()) {
+            return true;
+        }
         let attributes = record.attributes();
         let carried = log_carried(attributes);
         let arrived = carried.as_ref().ok().copied();

@@ -378,6 +378,51 @@ fn zero_drops_all_and_hundred_keeps_all() {
 }
 
 #[test]
+fn weir_summaries_are_never_sampled() {
+    let summary = || vec![attr("weir.summary", any_value::Value::BoolValue(true))];
+    let not_summary = || {
+        vec![attr(
+            "weir.summary",
+            any_value::Value::StringValue("true".into()),
+        )]
+    };
+    for mode in ["hash_seed", "proportional", "equalizing"] {
+        let config = format!("mode: {mode}\nsampling_percentage: 0\n");
+        // Spans: summaries (even without a trace id, which fails closed otherwise) stay
+        // exactly as they came; anything else is sampled out.
+        let (mut sampler, telemetry) = build(&config, Signal::Traces);
+        let mut spans: Vec<Span> = ids(10, 7).into_iter().map(|id| span(id, "")).collect();
+        for (i, s) in spans.iter_mut().enumerate() {
+            s.attributes = if i % 2 == 0 { summary() } else { not_summary() };
+        }
+        spans.push(Span {
+            attributes: summary(),
+            ..Default::default()
+        });
+        let input = traces(spans.clone());
+        let expected: Vec<Span> = spans
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 0)
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(kept_spans(&run(&mut sampler, input)), expected, "{mode}");
+        assert!(
+            telemetry.encode().contains("reason=\"sampled_out\"} 5"),
+            "{mode}"
+        );
+
+        let (mut sampler, _) = build(&config, Signal::Logs);
+        let records = vec![
+            record(Vec::new(), summary()),
+            record(ids(1, 1).remove(0), not_summary()),
+        ];
+        let kept = kept_records(&run(&mut sampler, logs(records.clone())));
+        assert_eq!(kept, vec![records[0].clone()], "{mode}");
+    }
+}
+
+#[test]
 fn kept_fraction_is_close_to_the_percentage() {
     let all = ids(20_000, 99);
     for (config, expected) in [

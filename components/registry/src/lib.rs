@@ -17,6 +17,12 @@ pub fn registry() -> Registry {
             weir_memory_limiter::factory(),
             weir_batch_processor::factory(),
             weir_probabilistic_sampler::factory(),
+            weir_error_rate_limiter::factory(),
+            weir_transform_processor::factory(),
+            weir_attributes_processor::factory(),
+            weir_resource_processor::factory(),
+            weir_filter_processor::factory(),
+            weir_load_shedder::factory(),
         ],
         exporters: vec![
             weir_otlp_exporter::factory(),
@@ -25,7 +31,13 @@ pub fn registry() -> Registry {
             weir_file_exporter::factory(),
             weir_prometheusremotewrite_exporter::factory(),
         ],
-        extensions: vec![weir_health_check::factory()],
-        connectors: vec![weir_forward_connector::factory()],
+        extensions: vec![
+            weir_health_check::factory(),
+            weir_memory_limiter::extension_factory(),
+        ],
+        connectors: vec![
+            weir_forward_connector::factory(),
+            weir_routing_connector::factory(),
+        ],
     }
 }

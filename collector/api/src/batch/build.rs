@@ -26,10 +26,11 @@ use weir_proto::metrics::v1::{
     ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
 };
 use weir_proto::resource::v1::Resource;
+use weir_proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 
 use super::count::data_points;
 use super::edit::{key_value, OwnedValue};
-use super::view::{NumberValue, SeverityNumber, Temporality};
+use super::view::{NumberValue, SeverityNumber, SpanKind, StatusCode, Temporality};
 use super::Batch;
 
 /// Attributes from `(key, value)` pairs.
@@ -667,6 +668,163 @@ impl LogRecordBuilder {
 
     pub fn event_name(mut self, name: impl Into<String>) -> Self {
         self.0.event_name = name.into();
+        self
+    }
+}
+
+// ---- Summaries -------------------------------------------------------------------
+
+/// The attribute (`true`) marking an item Weir made to summarise others, such as the
+/// `error_rate_limiter`'s summary of what it dropped. Weir's own processors never drop,
+/// shed or sample such an item, whatever their order in a pipeline.
+pub const SUMMARY_ATTRIBUTE: &str = "weir.summary";
+
+/// Whether an item's attributes mark it as a summary ([`SUMMARY_ATTRIBUTE`] = true).
+pub fn is_summary(attributes: super::view::Attributes<'_>) -> bool {
+    matches!(
+        attributes.get(SUMMARY_ATTRIBUTE),
+        Some(super::view::ValueRef::Bool(true))
+    )
+}
+
+// ---- Traces ----------------------------------------------------------------------
+
+/// Builds a traces batch: resources -> scopes -> spans (for processors that emit spans
+/// of their own, such as the error rate limiter's summaries).
+#[derive(Clone, Debug, Default)]
+pub struct TracesBuilder {
+    resources: Vec<ResourceSpans>,
+}
+
+impl TracesBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn resource_with(&mut self, attributes: AttributeList) -> ResourceSpansBuilder<'_> {
+        self.resources.push(ResourceSpans {
+            resource: Some(Resource {
+                attributes: attributes.0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let index = self.resources.len() - 1;
+        ResourceSpansBuilder(&mut self.resources[index])
+    }
+
+    pub fn resource<K: Into<String>, V: Into<OwnedValue>>(
+        &mut self,
+        resource_attributes: impl IntoIterator<Item = (K, V)>,
+    ) -> ResourceSpansBuilder<'_> {
+        self.resource_with(resource_attributes.into_iter().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+
+    pub fn build(self) -> Batch {
+        Batch::from_traces(self.resources)
+    }
+}
+
+/// One resource of a [`TracesBuilder`].
+#[derive(Debug)]
+pub struct ResourceSpansBuilder<'b>(&'b mut ResourceSpans);
+
+impl ResourceSpansBuilder<'_> {
+    pub fn scope(&mut self, name: &str, version: &str) -> ScopeSpansBuilder<'_> {
+        self.0.scope_spans.push(ScopeSpans {
+            scope: scope(name, version),
+            ..Default::default()
+        });
+        let index = self.0.scope_spans.len() - 1;
+        ScopeSpansBuilder(&mut self.0.scope_spans[index])
+    }
+}
+
+/// One scope of a resource being built.
+#[derive(Debug)]
+pub struct ScopeSpansBuilder<'b>(&'b mut ScopeSpans);
+
+impl ScopeSpansBuilder<'_> {
+    /// Makes room for `additional` more spans.
+    pub fn reserve(&mut self, additional: usize) -> &mut Self {
+        self.0.spans.reserve(additional);
+        self
+    }
+
+    pub fn push(&mut self, span: SpanBuilder) -> &mut Self {
+        self.0.spans.push(span.0);
+        self
+    }
+}
+
+/// One span.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpanBuilder(Span);
+
+impl SpanBuilder {
+    pub fn new(name: impl Into<String>, trace_id: [u8; 16], span_id: [u8; 8]) -> Self {
+        Self(Span {
+            name: name.into(),
+            trace_id: trace_id.to_vec(),
+            span_id: span_id.to_vec(),
+            ..Default::default()
+        })
+    }
+
+    pub fn parent(mut self, span_id: [u8; 8]) -> Self {
+        self.0.parent_span_id = span_id.to_vec();
+        self
+    }
+
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.0.kind = kind.as_i32();
+        self
+    }
+
+    pub fn times(mut self, start_unix_nano: u64, end_unix_nano: u64) -> Self {
+        self.0.start_time_unix_nano = start_unix_nano;
+        self.0.end_time_unix_nano = end_unix_nano;
+        self
+    }
+
+    pub fn status(mut self, code: StatusCode, message: impl Into<String>) -> Self {
+        self.0.status = Some(Status {
+            code: code.as_i32(),
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn attributes<K: Into<String>, V: Into<OwnedValue>>(
+        mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.0.attributes = attributes(pairs);
+        self
+    }
+
+    pub fn attribute_list(mut self, list: AttributeList) -> Self {
+        self.0.attributes = list.0;
+        self
+    }
+
+    /// Adds an event (e.g. `exception`) with attributes.
+    pub fn event(
+        mut self,
+        name: impl Into<String>,
+        time_unix_nano: u64,
+        list: AttributeList,
+    ) -> Self {
+        self.0.events.push(span::Event {
+            name: name.into(),
+            time_unix_nano,
+            attributes: list.0,
+            ..Default::default()
+        });
         self
     }
 }

@@ -208,6 +208,13 @@ pub enum SpanOp {
     Status(StatusCode, String),
     TraceState(String),
     Kind(SpanKind),
+    /// An attribute change on the span event at this index (as the span arrived).
+    EventAttr(usize, AttrOp),
+    /// Renames the span event at this index.
+    EventName(usize, String),
+    /// Keeps the span events whose flag is set (indexes as the span arrived). Applied
+    /// after every other change to the span, so event indexes stay valid.
+    RetainEvents(Vec<bool>),
 }
 
 impl SpanOp {
@@ -223,6 +230,37 @@ impl SpanOp {
             }
             SpanOp::TraceState(state) => span.trace_state = state,
             SpanOp::Kind(kind) => span.kind = kind.as_i32(),
+            SpanOp::EventAttr(index, op) => {
+                if let Some(event) = span.events.get_mut(index) {
+                    op.apply(&mut event.attributes);
+                }
+            }
+            SpanOp::EventName(index, name) => {
+                if let Some(event) = span.events.get_mut(index) {
+                    event.name = name;
+                }
+            }
+            SpanOp::RetainEvents(keep) => {
+                let mut index = 0;
+                span.events.retain(|_| {
+                    index += 1;
+                    keep.get(index - 1).copied().unwrap_or(true)
+                });
+            }
+        }
+    }
+
+    /// Applies a span's changes in order, with event removals last.
+    pub(crate) fn apply_all(ops: impl Iterator<Item = SpanOp>, span: &mut Span) {
+        let mut removals = Vec::new();
+        for op in ops {
+            match op {
+                SpanOp::RetainEvents(_) => removals.push(op),
+                op => op.apply(span),
+            }
+        }
+        for op in removals {
+            op.apply(span);
         }
     }
 }
@@ -271,6 +309,22 @@ impl<'e> SpanEdit<'e> {
 
     pub fn set_kind(&mut self, kind: SpanKind) {
         self.ops.push(SpanOp::Kind(kind));
+    }
+
+    /// Changes an attribute of the span event at `index` (in `span().events()` order).
+    pub fn event_attribute(&mut self, index: usize, op: AttrOp) {
+        self.ops.push(SpanOp::EventAttr(index, op));
+    }
+
+    /// Renames the span event at `index`.
+    pub fn set_event_name(&mut self, index: usize, name: impl Into<String>) {
+        self.ops.push(SpanOp::EventName(index, name.into()));
+    }
+
+    /// Keeps the span events whose flag is set, in `span().events()` order; events past
+    /// the end of `keep` stay.
+    pub fn retain_events(&mut self, keep: Vec<bool>) {
+        self.ops.push(SpanOp::RetainEvents(keep));
     }
 }
 
@@ -414,6 +468,8 @@ pub enum MetricOp {
     Unit(String),
     /// Applied to every data point of the metric.
     PointAttr(AttrOp),
+    /// Applied to the data point at this index (in the metric's point order).
+    PointAttrAt(usize, AttrOp),
 }
 
 impl MetricOp {
@@ -423,6 +479,11 @@ impl MetricOp {
             MetricOp::Name(name) => metric.name = name,
             MetricOp::Description(text) => metric.description = text,
             MetricOp::Unit(unit) => metric.unit = unit,
+            MetricOp::PointAttrAt(index, op) => {
+                if let Some(attributes) = point_attributes_mut(metric).nth(index) {
+                    op.apply(attributes);
+                }
+            }
             MetricOp::PointAttr(op) => match &mut metric.data {
                 Some(Data::Gauge(g)) => {
                     for p in &mut g.data_points {
@@ -455,7 +516,22 @@ impl MetricOp {
     }
 }
 
-/// A metric in `Batch::edit_metric_list`.
+/// The attribute lists of a metric's data points, in order.
+fn point_attributes_mut(metric: &mut Metric) -> Box<dyn Iterator<Item = &mut Vec<KeyValue>> + '_> {
+    use weir_proto::metrics::v1::metric::Data;
+    match &mut metric.data {
+        Some(Data::Gauge(g)) => Box::new(g.data_points.iter_mut().map(|p| &mut p.attributes)),
+        Some(Data::Sum(s)) => Box::new(s.data_points.iter_mut().map(|p| &mut p.attributes)),
+        Some(Data::Histogram(h)) => Box::new(h.data_points.iter_mut().map(|p| &mut p.attributes)),
+        Some(Data::ExponentialHistogram(h)) => {
+            Box::new(h.data_points.iter_mut().map(|p| &mut p.attributes))
+        }
+        Some(Data::Summary(s)) => Box::new(s.data_points.iter_mut().map(|p| &mut p.attributes)),
+        None => Box::new(std::iter::empty()),
+    }
+}
+
+/// A metric in `Batch::edit_metrics`.
 #[derive(Debug)]
 pub struct MetricEdit<'e> {
     pub(crate) metric: MetricView<'e>,
@@ -487,6 +563,11 @@ impl<'e> MetricEdit<'e> {
 
     pub fn set_unit(&mut self, unit: impl Into<String>) {
         self.ops.push(MetricOp::Unit(unit.into()));
+    }
+
+    /// Changes an attribute of the data point at `index` (in `metric().points()` order).
+    pub fn point_attribute(&mut self, index: usize, op: AttrOp) {
+        self.ops.push(MetricOp::PointAttrAt(index, op));
     }
 
     /// Changes the attributes of every data point of this metric.

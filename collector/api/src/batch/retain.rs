@@ -26,8 +26,8 @@ use super::edit::{
 };
 use super::repr::{OtlpResource, Res};
 use super::view::{
-    ExponentialHistogramPointView, FromRepr, HistogramPointView, LogRecordView, MetricView,
-    NumberPointView, ResourceView, ScopeView, SpanView, SummaryPointView,
+    EventView, ExponentialHistogramPointView, FromRepr, HistogramPointView, LogRecordView,
+    MetricView, NumberPointView, ResourceView, ScopeView, SpanView, SummaryPointView,
 };
 use super::wire::{put_len_header, Field, Msg};
 use super::{Batch, Payload};
@@ -121,14 +121,18 @@ fn apply_in_order<T, Op>(
     next_index: &mut usize,
     decisions: &mut std::iter::Peekable<std::vec::IntoIter<(usize, Op)>>,
     keep: &[bool],
-    apply: impl Fn(Op, &mut T),
+    apply: impl Fn(std::vec::Drain<'_, Op>, &mut T),
 ) {
     let mut kept = Vec::with_capacity(items.len());
+    let mut pending = Vec::new();
     for mut item in items.drain(..) {
         let index = *next_index;
         *next_index += 1;
         while let Some((_, op)) = decisions.next_if(|(i, _)| *i == index) {
-            apply(op, &mut item);
+            pending.push(op);
+        }
+        if !pending.is_empty() {
+            apply(pending.drain(..), &mut item);
         }
         if keep.get(index).copied().unwrap_or(true) {
             kept.push(item);
@@ -137,7 +141,71 @@ fn apply_in_order<T, Op>(
     *items = kept;
 }
 
+impl<'a> MetricView<'a> {
+    /// Every data point, whatever the metric's type, in order: the indexes
+    /// [`MetricEdit::point_attribute`] takes.
+    pub fn points(&self) -> impl Iterator<Item = PointView<'a>> + 'a {
+        self.number_points()
+            .map(PointView::Number)
+            .chain(self.histogram_points().map(PointView::Histogram))
+            .chain(
+                self.exponential_histogram_points()
+                    .map(PointView::ExponentialHistogram),
+            )
+            .chain(self.summary_points().map(PointView::Summary))
+    }
+}
+
+impl<'a> PointView<'a> {
+    /// The point's attributes, whatever its kind.
+    pub fn attributes(&self) -> super::view::Attributes<'a> {
+        match self {
+            Self::Number(p) => p.attributes(),
+            Self::Histogram(p) => p.attributes(),
+            Self::ExponentialHistogram(p) => p.attributes(),
+            Self::Summary(p) => p.attributes(),
+        }
+    }
+
+    pub fn start_time_unix_nano(&self) -> u64 {
+        match self {
+            Self::Number(p) => p.start_time_unix_nano(),
+            Self::Histogram(p) => p.start_time_unix_nano(),
+            Self::ExponentialHistogram(p) => p.start_time_unix_nano(),
+            Self::Summary(p) => p.start_time_unix_nano(),
+        }
+    }
+
+    pub fn time_unix_nano(&self) -> u64 {
+        match self {
+            Self::Number(p) => p.time_unix_nano(),
+            Self::Histogram(p) => p.time_unix_nano(),
+            Self::ExponentialHistogram(p) => p.time_unix_nano(),
+            Self::Summary(p) => p.time_unix_nano(),
+        }
+    }
+}
+
 impl Batch {
+    /// Keeps the span events the predicate accepts (span events are not counted items:
+    /// spans stay even when they lose every event).
+    pub fn retain_span_events(
+        &mut self,
+        mut keep: impl FnMut(ResourceView<'_>, ScopeView<'_>, SpanView<'_>, EventView<'_>) -> bool,
+    ) {
+        self.edit_spans(|edit| {
+            let (resource, scope, span) = (edit.resource(), edit.scope(), edit.span());
+            let mask: Vec<bool> = span
+                .events()
+                .map(|event| keep(resource, scope, span, event))
+                .collect();
+            if mask.iter().any(|k| !k) {
+                edit.retain_events(mask);
+            }
+            true
+        });
+    }
+
     /// Keeps the resources the predicate accepts.
     pub fn retain_resources(&mut self, mut keep: impl FnMut(ResourceView<'_>) -> bool) {
         self.edit_resources(|edit| keep(edit.resource()));
@@ -238,9 +306,11 @@ impl Batch {
     /// Changes and drops scopes; resources left without scopes disappear.
     pub fn edit_scopes(&mut self, mut edit: impl FnMut(&mut ScopeEdit<'_>) -> bool) {
         let mut ops = Vec::new();
+        let mut recorded = Recorded::new();
         macro_rules! walk {
             ($resources:expr, $scopes:ident) => {
                 $resources.retain_mut(|res| {
+                    recorded.clear();
                     let p = decode_if_changed(res, |msg| {
                         let resource = ResourceView::wire(msg.msg(1));
                         let mut changed = false;
@@ -251,20 +321,25 @@ impl Batch {
                                 scope: ScopeView::wire(scope.msg(1)),
                                 ops: &mut ops,
                             });
-                            changed |= !keep || !ops.is_empty();
+                            changed |= recorded.record(keep, &mut ops);
                         }
                         changed
                     });
                     let Some(p) = p else { return true };
                     let resource = ResourceView::owned(p.resource.as_ref());
+                    let replaying = recorded.judged();
                     not_left_empty(&mut p.$scopes, |scopes| {
                         scopes.retain_mut(|s| {
                             ops.clear();
-                            let keep = edit(&mut ScopeEdit {
-                                resource,
-                                scope: ScopeView::owned(s.scope.as_ref()),
-                                ops: &mut ops,
-                            });
+                            let keep = if replaying {
+                                recorded.replay(&mut ops)
+                            } else {
+                                edit(&mut ScopeEdit {
+                                    resource,
+                                    scope: ScopeView::owned(s.scope.as_ref()),
+                                    ops: &mut ops,
+                                })
+                            };
                             if keep {
                                 let scope = s.scope.get_or_insert_with(Default::default);
                                 for op in ops.drain(..) {
@@ -308,9 +383,7 @@ impl Batch {
                                     ops: &mut ops,
                                 });
                                 if keep {
-                                    for op in ops.drain(..) {
-                                        op.apply(span);
-                                    }
+                                    SpanOp::apply_all(ops.drain(..), span);
                                 }
                                 keep
                             })
@@ -344,7 +417,9 @@ impl Batch {
                     not_left_empty(&mut rs.scope_spans, |scopes| {
                         scopes.retain_mut(|scope| {
                             not_left_empty(&mut scope.spans, |spans| {
-                                apply_in_order(spans, &mut index, ops, keep, SpanOp::apply)
+                                apply_in_order(spans, &mut index, ops, keep, |ops, span| {
+                                    SpanOp::apply_all(ops, span)
+                                })
                             })
                         })
                     })
@@ -413,7 +488,9 @@ impl Batch {
                     not_left_empty(&mut rl.scope_logs, |scopes| {
                         scopes.retain_mut(|scope| {
                             not_left_empty(&mut scope.log_records, |records| {
-                                apply_in_order(records, &mut index, ops, keep, LogOp::apply)
+                                apply_in_order(records, &mut index, ops, keep, |ops, record| {
+                                    ops.for_each(|op| op.apply(record))
+                                })
                             })
                         })
                     })
@@ -430,7 +507,9 @@ impl Batch {
             return;
         };
         let mut ops: Vec<MetricOp> = Vec::new();
+        let mut recorded = Recorded::new();
         resources.retain_mut(|res| {
+            recorded.clear();
             let p = decode_if_changed(res, |msg| {
                 let resource = ResourceView::wire(msg.msg(1));
                 let mut changed = false;
@@ -444,25 +523,30 @@ impl Batch {
                             scope,
                             ops: &mut ops,
                         });
-                        changed |= !keep || !ops.is_empty();
+                        changed |= recorded.record(keep, &mut ops);
                     }
                 }
                 changed
             });
             let Some(rm) = p else { return true };
             let resource = ResourceView::owned(rm.resource.as_ref());
+            let replaying = recorded.judged();
             not_left_empty(&mut rm.scope_metrics, |scopes| {
                 scopes.retain_mut(|scope_metrics| {
                     let scope = ScopeView::owned(scope_metrics.scope.as_ref());
                     not_left_empty(&mut scope_metrics.metrics, |metrics| {
                         metrics.retain_mut(|metric| {
                             ops.clear();
-                            let keep = edit(&mut MetricEdit {
-                                metric: MetricView::from_owned(metric),
-                                resource,
-                                scope,
-                                ops: &mut ops,
-                            });
+                            let keep = if replaying {
+                                recorded.replay(&mut ops)
+                            } else {
+                                edit(&mut MetricEdit {
+                                    metric: MetricView::from_owned(metric),
+                                    resource,
+                                    scope,
+                                    ops: &mut ops,
+                                })
+                            };
                             if keep {
                                 for op in ops.drain(..) {
                                     op.apply(metric);
@@ -486,29 +570,50 @@ impl Batch {
         let Payload::Metrics(resources) = self.payload_mut() else {
             return;
         };
+        // Indexes (across the resource's points, in order) of the points a wire
+        // resource's judging pass refused: replayed on the decoded resource, so the
+        // predicate sees each point once.
+        let mut refused: Vec<usize> = Vec::new();
         resources.retain_mut(|res| {
+            refused.clear();
+            let mut judged = false;
             let p = decode_if_changed(res, |msg| {
+                judged = true;
                 let resource = ResourceView::wire(msg.msg(1));
-                let mut changed = false;
+                let mut index = 0;
                 for scope_msg in msg.repeated(2) {
                     let scope = ScopeView::wire(scope_msg.msg(1));
                     for metric_msg in scope_msg.repeated(2) {
                         let metric = MetricView::from_wire(metric_msg);
-                        changed |=
-                            !all_points(metric, |point| keep(resource, scope, metric, point));
+                        for point in metric.points() {
+                            if !keep(resource, scope, metric, point) {
+                                refused.push(index);
+                            }
+                            index += 1;
+                        }
                     }
                 }
-                changed
+                !refused.is_empty()
             });
             let Some(rm) = p else { return true };
             let resource = ResourceView::owned(rm.resource.as_ref());
+            let mut index = 0;
+            let mut refused = refused.iter().peekable();
             not_left_empty(&mut rm.scope_metrics, |scopes| {
                 scopes.retain_mut(|scope_metrics| {
                     let scope = ScopeView::owned(scope_metrics.scope.as_ref());
                     not_left_empty(&mut scope_metrics.metrics, |metrics| {
                         metrics.retain_mut(|metric| {
                             let had = data_points(metric) > 0;
-                            retain_points_owned(metric, |m, point| keep(resource, scope, m, point));
+                            retain_points_owned(metric, |m, point| {
+                                if judged {
+                                    let this = index;
+                                    index += 1;
+                                    refused.next_if(|i| **i == this).is_none()
+                                } else {
+                                    keep(resource, scope, m, point)
+                                }
+                            });
                             !had || data_points(metric) > 0
                         })
                     })
@@ -517,18 +622,6 @@ impl Batch {
         });
         self.recount();
     }
-}
-
-/// Whether the predicate accepts every point of a metric (stops at the first refusal).
-fn all_points(metric: MetricView<'_>, mut keep: impl FnMut(PointView<'_>) -> bool) -> bool {
-    metric.number_points().all(|p| keep(PointView::Number(p)))
-        && metric
-            .histogram_points()
-            .all(|p| keep(PointView::Histogram(p)))
-        && metric
-            .exponential_histogram_points()
-            .all(|p| keep(PointView::ExponentialHistogram(p)))
-        && metric.summary_points().all(|p| keep(PointView::Summary(p)))
 }
 
 fn retain_points_owned(
@@ -587,6 +680,60 @@ fn retain_points_owned(
             .data_points
             .retain(|p| keep(view, PointView::Summary(SummaryPointView::from_owned(p)))),
         None => {}
+    }
+}
+
+/// What a wire resource's judging pass decided, for the items it changed: replayed by
+/// position on the decoded resource, so the caller's callback runs once per item.
+struct Recorded<Op> {
+    /// (item index, keep, changes) for the items that were dropped or changed.
+    changes: Vec<(usize, bool, Vec<Op>)>,
+    next: usize,
+    cursor: usize,
+}
+
+impl<Op> Recorded<Op> {
+    fn new() -> Self {
+        Self {
+            changes: Vec::new(),
+            next: 0,
+            cursor: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.changes.clear();
+        self.next = 0;
+        self.cursor = 0;
+    }
+
+    /// Records one judged item; returns whether it changed.
+    fn record(&mut self, keep: bool, ops: &mut Vec<Op>) -> bool {
+        let index = self.next;
+        self.next += 1;
+        if keep && ops.is_empty() {
+            return false;
+        }
+        self.changes.push((index, keep, std::mem::take(ops)));
+        true
+    }
+
+    /// Whether a judging pass ran (the resource arrived as wire bytes).
+    fn judged(&self) -> bool {
+        self.next > 0
+    }
+
+    /// The next item's decision: keep, with its changes moved into `ops`.
+    fn replay(&mut self, ops: &mut Vec<Op>) -> bool {
+        let index = self.cursor;
+        self.cursor += 1;
+        match self.changes.iter_mut().find(|(i, ..)| *i == index) {
+            Some((_, keep, changes)) => {
+                ops.append(changes);
+                *keep
+            }
+            None => true,
+        }
     }
 }
 

@@ -67,6 +67,16 @@ impl Telemetry {
         self.counter_of(&ITEMS_DROPPED, &[component, signal.as_str(), reason])
     }
 
+    /// Items a component in shadow mode would have dropped under `reason` and let through
+    /// instead (`weir_shadow_would_drop_total`). Use the reason the enforcing mode counts
+    /// in [`Telemetry::dropped`], so the two series compare one to one.
+    pub fn shadow(&self, component: &str, signal: Signal, reason: &str) -> Counter {
+        self.counter_of(
+            &super::names::SHADOW_WOULD_DROP,
+            &[component, signal.as_str(), reason],
+        )
+    }
+
     /// Requests a receiver refused before decoding any item (malformed, too large, wrong
     /// content type), by reason.
     pub fn refused_requests(

@@ -45,6 +45,11 @@ struct Inner {
     registry: Mutex<Registry>,
     counters: Mutex<HashMap<String, CounterFamily>>,
     gauges: Mutex<HashMap<String, GaugeFamily>>,
+    /// The process's memory budget: it lives here because every component is handed
+    /// this registry, and the budget is as process-wide as the registry is.
+    budget: crate::budget::MemoryBudget,
+    /// Exporter queue fill and delivery latency, for load shedding.
+    pressure: crate::pressure::Pressure,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -85,6 +90,16 @@ impl Telemetry {
 
     /// The counter `def` with one value for each of its declared label keys, in order,
     /// registering the family on first use.
+    /// The process's memory budget (see [`crate::budget`]).
+    pub fn memory_budget(&self) -> &crate::budget::MemoryBudget {
+        &self.inner.budget
+    }
+
+    /// The process's pressure readings (see [`crate::pressure`]).
+    pub fn pressure(&self) -> &crate::pressure::Pressure {
+        &self.inner.pressure
+    }
+
     pub fn counter_of(&self, def: &CounterDef, values: &[&str]) -> Counter {
         match labels(def.name, def.labels, values) {
             Some(labels) => self.counter(def.name, def.help, &labels),

@@ -248,6 +248,18 @@ metrics! {
         "Count of spans that were sampled or not",
         ["processor", "policy", "sampled"];
 
+    // --- filter processor (the Collector's `otelcol_processor_filter_*.filtered`,
+    // dots exposed as underscores), labelled `filter` = processor id as in the Collector.
+    counter FILTER_SPANS_FILTERED = "otelcol_processor_filter_spans_filtered",
+        "Number of spans dropped by the filter processor",
+        ["filter"];
+    counter FILTER_DATAPOINTS_FILTERED = "otelcol_processor_filter_datapoints_filtered",
+        "Number of metric data points dropped by the filter processor",
+        ["filter"];
+    counter FILTER_LOGS_FILTERED = "otelcol_processor_filter_logs_filtered",
+        "Number of logs dropped by the filter processor",
+        ["filter"];
+
     // --- memory_limiter processor.
     gauge MEMORY_LIMITER_REFUSING = "weir_memory_limiter_refusing",
         "1 while the memory limiter refuses new data, else 0",
@@ -256,8 +268,49 @@ metrics! {
         "The process's resident memory at the last check",
         ["processor"];
     counter MEMORY_LIMITER_REFUSED_REQUESTS = "weir_memory_limiter_refused_requests",
-        "Requests refused because the process was over its soft memory limit",
+        "Requests refused because the process's resident memory was over its limit",
         ["processor"];
+    gauge MEMORY_BUDGET_USED_BYTES = "weir_memory_budget_used_bytes",
+        "Bytes of admitted data not yet exported, dropped or refused (the memory budget in use)",
+        [];
+    gauge MEMORY_BUDGET_LIMIT_BYTES = "weir_memory_budget_limit_bytes",
+        "The memory budget's limits: `soft` (refusing starts) and `hard` (nothing grows past it)",
+        ["limit"];
+
+    // --- Shadow mode (error_rate_limiter, load_shedder, filter): what a policy would drop.
+    counter SHADOW_WOULD_DROP = "weir_shadow_would_drop",
+        "Items a component in shadow mode would have dropped (and did not), by reason",
+        ["component", "otel_signal", "reason"];
+
+    // --- error_rate_limiter processor. `key` is bounded: the first max_keys key strings,
+    // then `other`; `overflow` for the shared overflow bucket.
+    counter ERROR_RATE_LIMITER_PASSED = "weir_error_rate_limiter_passed",
+        "Error items the error rate limiter let through, by key",
+        ["processor", "key"];
+    counter ERROR_RATE_LIMITER_DROPPED = "weir_error_rate_limiter_dropped",
+        "Error items over the rate limit (dropped, or in shadow mode would be), by key",
+        ["processor", "key"];
+    counter ERROR_RATE_LIMITER_SUMMARIES = "weir_error_rate_limiter_summaries",
+        "Summary items the error rate limiter emitted (one per key and window with drops)",
+        ["processor", "otel_signal"];
+    gauge ERROR_RATE_LIMITER_KEYS = "weir_error_rate_limiter_keys",
+        "Keys with a bucket of their own (at most max_keys)",
+        ["processor", "otel_signal"];
+
+    // --- load_shedder processor. `class` is a configured class name (bounded by the
+    // config); `input` is `memory`, `queue_fill` or `export_latency`.
+    counter LOAD_SHEDDER_SHED_ITEMS = "weir_load_shedder_shed_items",
+        "Items the load shedder shed (or, in shadow mode, would have shed), by class",
+        ["processor", "otel_signal", "class"];
+    gauge LOAD_SHEDDER_SHEDDING = "weir_load_shedder_shedding",
+        "1 while the load shedder is in shedding mode, else 0",
+        ["processor"];
+    gauge LOAD_SHEDDER_CLASSES_SHED = "weir_load_shedder_classes_shed",
+        "How many of the load shedder's classes are shed now (0 when not shedding)",
+        ["processor"];
+    gauge LOAD_SHEDDER_PRESSURE_PERCENT = "weir_load_shedder_pressure_percent",
+        "The load shedder's last pressure reading per input, in percent of its scale: memory of the budget's soft limit, queue_fill of the fullest exporter queue, export_latency of its configured threshold",
+        ["processor", "input"];
 
     // --- statsd receiver.
     counter STATSD_INVALID_LINES = "weir_statsd_receiver_invalid_lines",

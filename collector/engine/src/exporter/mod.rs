@@ -34,6 +34,8 @@ struct Lane {
     signal: Signal,
     exporter: Arc<dyn Exporter>,
     queue: Box<dyn Queue>,
+    /// Queue fill and delivery latency, for load shedding.
+    pressure: Arc<weir_api::pressure::LanePressure>,
     counters: ExporterCounters,
     blocks: bool,
     overflow_log: RateLimitedLog,
@@ -174,14 +176,20 @@ impl ExporterRuntime {
             } else {
                 weir_api::Sizer::Requests
             },
+            queue_settings.max_bytes(),
             counters.queue_size.clone(),
             &counters.queue_capacity,
         );
+        let pressure = telemetry
+            .pressure()
+            .lane(&format!("{} {}", self.id, signal));
+        let queue = queue.reporting_to(pressure.clone());
         let lane = Arc::new(Lane {
             exporter_id: self.id.clone(),
             signal,
             exporter: self.exporter.clone(),
             queue: Box::new(queue),
+            pressure,
             counters,
             blocks,
             overflow_log: RateLimitedLog::new(Duration::from_secs(5)),
@@ -222,6 +230,7 @@ impl ExporterRuntime {
                         let Some(item) = lane.queue.pop().await else {
                             break;
                         };
+                        let started = Instant::now();
                         let outcome = retry::deliver(
                             &settings,
                             &lane.counters,
@@ -230,6 +239,7 @@ impl ExporterRuntime {
                             &lane.exporter_id,
                         )
                         .await;
+                        lane.pressure.observe_latency(started.elapsed());
                         if let retry::Delivery::Failed { items, .. } = outcome {
                             if abort.is_cancelled() {
                                 aborted.fetch_add(items as u64, Ordering::Relaxed);

@@ -3,7 +3,9 @@
 //! It holds prepared requests ([`Queued`]): each batch is encoded (and compressed) once,
 //! before it is queued, so the `bytes` sizer charges the request's real encoded size and
 //! a retry resends the same bytes. Sized in the configured unit (requests, items or
-//! bytes). Pipelines push without waiting (a full queue refuses and the caller counts the
+//! bytes), and always bounded in encoded bytes as well (`max_size_mib`): whichever bound
+//! is reached first makes the queue full, so the default config cannot grow a queue to
+//! gigabytes of requests. Pipelines push without waiting (a full queue refuses and the caller counts the
 //! drop) unless the exporter says `block_on_overflow`, in which case they wait for room
 //! and the wait travels back to the receivers. Consumers pop until the queue is closed and
 //! empty.
@@ -12,12 +14,13 @@
 //! small mutex held for a push or a pop only, never across an await.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use weir_api::pressure::LanePressure;
 use weir_api::{Acks, ExportRequest, Sizer};
 
 /// A prepared request with the acknowledgement handles of the data it carries.
@@ -58,8 +61,10 @@ pub trait Queue: Send + Sync {
 }
 
 struct State {
-    batches: VecDeque<(Queued, usize)>,
+    /// Each request with its size in the sizer's unit and in bytes.
+    batches: VecDeque<(Queued, usize, usize)>,
     used: usize,
+    bytes: usize,
     closed: bool,
 }
 
@@ -68,9 +73,11 @@ pub struct MemoryQueue {
     state: Mutex<State>,
     capacity: usize,
     sizer: Sizer,
+    max_bytes: usize,
     not_empty: Notify,
     not_full: Notify,
     size_gauge: Gauge,
+    pressure: Option<Arc<LanePressure>>,
 }
 
 /// Why a push did not enqueue; the item comes back so the caller can record its fate.
@@ -83,19 +90,42 @@ pub enum PushError {
 }
 
 impl MemoryQueue {
-    pub fn new(capacity: usize, sizer: Sizer, size_gauge: Gauge, capacity_gauge: &Gauge) -> Self {
+    pub fn new(
+        capacity: usize,
+        sizer: Sizer,
+        max_bytes: usize,
+        size_gauge: Gauge,
+        capacity_gauge: &Gauge,
+    ) -> Self {
         capacity_gauge.set(capacity as i64);
         Self {
             state: Mutex::new(State {
                 batches: VecDeque::new(),
                 used: 0,
+                bytes: 0,
                 closed: false,
             }),
             capacity: capacity.max(1),
             sizer,
+            max_bytes: max_bytes.max(1),
             not_empty: Notify::new(),
             not_full: Notify::new(),
             size_gauge,
+            pressure: None,
+        }
+    }
+
+    /// Reports the queue's fill to the process's pressure readings (load shedding).
+    pub fn reporting_to(mut self, lane: Arc<LanePressure>) -> Self {
+        self.pressure = Some(lane);
+        self
+    }
+
+    /// Shows the queue's use in its gauge and pressure lane.
+    fn report(&self, state: &State) {
+        self.size_gauge.set(state.used as i64);
+        if let Some(lane) = &self.pressure {
+            lane.set_fill(state.used, self.capacity, state.bytes, self.max_bytes);
         }
     }
 
@@ -117,23 +147,25 @@ impl MemoryQueue {
 impl Queue for MemoryQueue {
     fn try_push(&self, item: Queued) -> Result<(), PushError> {
         let size = self.size_of(&item);
+        let bytes = item.request.encoded_len();
         let mut state = self.lock();
         if state.closed {
             return Err(PushError::Closed(item));
         }
-        if state.used + size > self.capacity {
+        if state.used + size > self.capacity || state.bytes + bytes > self.max_bytes {
             return Err(PushError::Full(item));
         }
         state.used += size;
-        state.batches.push_back((item, size));
-        self.size_gauge.set(state.used as i64);
+        state.bytes += bytes;
+        state.batches.push_back((item, size, bytes));
+        self.report(&state);
         drop(state);
         self.not_empty.notify_one();
         Ok(())
     }
 
     async fn push(&self, mut item: Queued, give_up: &CancellationToken) -> Result<(), PushError> {
-        if self.size_of(&item) > self.capacity {
+        if self.size_of(&item) > self.capacity || item.request.encoded_len() > self.max_bytes {
             return Err(PushError::Full(item));
         }
         loop {
@@ -159,9 +191,10 @@ impl Queue for MemoryQueue {
             ready.as_mut().enable();
             {
                 let mut state = self.lock();
-                if let Some((batch, size)) = state.batches.pop_front() {
+                if let Some((batch, size, bytes)) = state.batches.pop_front() {
                     state.used -= size;
-                    self.size_gauge.set(state.used as i64);
+                    state.bytes -= bytes;
+                    self.report(&state);
                     let more = !state.batches.is_empty();
                     drop(state);
                     self.not_full.notify_waiters();
@@ -188,15 +221,15 @@ impl Queue for MemoryQueue {
     fn drain_remaining(&self) -> Vec<Queued> {
         let mut state = self.lock();
         state.used = 0;
-        self.size_gauge.set(0);
-        state.batches.drain(..).map(|(b, _)| b).collect()
+        state.bytes = 0;
+        self.report(&state);
+        state.batches.drain(..).map(|(b, _, _)| b).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use weir_api::ExportError;
 
     /// A request that only knows its size.
@@ -223,7 +256,13 @@ mod tests {
     }
 
     fn queue(capacity: usize, sizer: Sizer) -> MemoryQueue {
-        MemoryQueue::new(capacity, sizer, Gauge::default(), &Gauge::default())
+        MemoryQueue::new(
+            capacity,
+            sizer,
+            usize::MAX,
+            Gauge::default(),
+            &Gauge::default(),
+        )
     }
 
     #[tokio::test]
@@ -248,6 +287,29 @@ mod tests {
         let q = queue(5, Sizer::Items);
         q.try_push(item(5)).unwrap();
         assert!(matches!(q.try_push(item(1)), Err(PushError::Full(_))));
+    }
+
+    #[tokio::test]
+    async fn every_sizer_is_also_bounded_in_bytes() {
+        // 1,000 requests allowed, but only 50 bytes: the byte bound is reached first.
+        let q = MemoryQueue::new(
+            1000,
+            Sizer::Requests,
+            50,
+            Gauge::default(),
+            &Gauge::default(),
+        );
+        q.try_push(item(3)).unwrap(); // 30 bytes
+        assert!(matches!(q.try_push(item(3)), Err(PushError::Full(_))));
+        q.try_push(item(2)).unwrap();
+        assert_eq!(q.pop().await.unwrap().items(), 3);
+        q.try_push(item(3)).unwrap();
+        // A request larger than the whole byte bound is refused at once, not waited for.
+        let never = CancellationToken::new();
+        assert!(matches!(
+            q.push(item(6), &never).await,
+            Err(PushError::Full(_))
+        ));
     }
 
     #[tokio::test]

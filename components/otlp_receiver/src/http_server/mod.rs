@@ -237,6 +237,13 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
     if declared_length.is_some_and(|n| n > state.max_body as u64) {
         return state.refuse_with_status(Refusal::too_large(state.max_body), format);
     }
+    // Charged to the memory budget before the body is read: over budget, the client is
+    // told to retry without Weir taking the body in. Without a Content-Length the batch
+    // is charged when it is handed on.
+    let charge = match declared_length.map(|n| state.output.reserve(n)).transpose() {
+        Ok(charge) => charge,
+        Err(err) => return consume_error(format, &err),
+    };
     let client = state
         .include_metadata
         .then(|| metadata::from_headers(request.headers()));
@@ -254,7 +261,11 @@ async fn route(state: &State, request: Request<Incoming>) -> Reply {
     if let Some(client) = client {
         batch.set_metadata(client);
     }
-    match state.output.send(batch).await {
+    let sent = match charge {
+        Some(charge) => state.output.send_charged(batch, charge).await,
+        None => state.output.send(batch).await,
+    };
+    match sent {
         Ok(()) => reply::ok(format),
         Err(err) => {
             tracing::debug!(%signal, error = %err, "otlp receiver: HTTP export refused by the pipeline");

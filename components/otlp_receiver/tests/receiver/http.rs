@@ -332,3 +332,42 @@ async fn shutdown_finishes_the_request_in_flight() {
     serving.await.unwrap();
     assert_eq!(consumer.take().len(), 1);
 }
+
+#[tokio::test]
+async fn over_the_memory_budget_is_503_before_the_body_is_read_and_charges_are_released() {
+    let receiver = start(GRPC_AND_HTTP).await;
+    let url = receiver.http_url("/v1/traces");
+    let body = support::traces_request(4).encode_to_vec();
+    let budget = receiver.telemetry.memory_budget().clone();
+    // Room for one request's bytes, not two.
+    let size = body.len() as u64;
+    budget.limit(size + size / 2, 2 * size, std::time::Duration::from_secs(3));
+
+    // The fake pipeline holds the batch (and its charge) until released.
+    receiver.consumer.set_mode(Mode::Hold);
+    let held = tokio::spawn({
+        let (url, body) = (url.clone(), body.clone());
+        async move { post(&url, PROTOBUF, body).await }
+    });
+    receiver.consumer.entered.notified().await;
+    assert_eq!(budget.used(), size);
+
+    let answer = post(&url, PROTOBUF, body.clone()).await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.header("retry-after"), Some("3"));
+    assert_eq!(
+        receiver.metric(
+            "weir_receiver_refused_requests_total{receiver=\"otlp\",transport=\"http\",reason=\"memory_budget\"}"
+        ),
+        1
+    );
+    receiver.consumer.release.notify_one();
+    assert_eq!(held.await.unwrap().status, 200);
+    // The accepted batch still holds its charge until its data has an outcome.
+    assert_eq!(budget.used(), size);
+    drop(receiver.consumer.take());
+    assert_eq!(budget.used(), 0);
+    receiver.consumer.set_mode(Mode::Accept);
+    assert_eq!(post(&url, PROTOBUF, body).await.status, 200);
+    receiver.stop().await;
+}

@@ -154,6 +154,11 @@ impl<'a> Attributes<'a> {
         Self(AttrInner::Owned(&[]))
     }
 
+    /// An empty list (for an item that has no such list).
+    pub fn empty() -> Self {
+        Self::none()
+    }
+
     /// Every attribute, in order (duplicates included, as they arrived).
     pub fn iter(&self) -> AttributeIter<'a> {
         match self.0 {
@@ -230,6 +235,11 @@ impl<'a> ResourceView<'a> {
         Self(ResInner::Owned(resource))
     }
 
+    /// No resource: no attributes.
+    pub fn empty() -> Self {
+        Self(ResInner::Owned(None))
+    }
+
     pub(crate) fn wire(resource: Option<Msg<'a>>) -> Self {
         Self(ResInner::Wire(resource))
     }
@@ -264,6 +274,11 @@ pub struct ScopeView<'a>(ScopeInner<'a>);
 impl<'a> ScopeView<'a> {
     pub(crate) fn owned(scope: Option<&'a InstrumentationScope>) -> Self {
         Self(ScopeInner::Owned(scope))
+    }
+
+    /// No scope: empty name, version and attributes (for a resource-level item).
+    pub fn empty() -> Self {
+        Self(ScopeInner::Owned(None))
     }
 
     pub(crate) fn wire(scope: Option<Msg<'a>>) -> Self {
