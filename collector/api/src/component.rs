@@ -115,6 +115,13 @@ pub trait Processor: Send {
     /// Called at shutdown: emit everything held.
     fn flush(&mut self, _out: &mut Vec<Batch>) {}
 
+    /// Items taken in and not yet emitted nor dropped (a batching processor's pending
+    /// items), for the engine's `weir_processor_held_items`: with it every processor
+    /// balances as incoming + created = outgoing + dropped + held.
+    fn held_items(&self) -> usize {
+        0
+    }
+
     /// A gate the engine consults before admitting data into this processor's pipeline
     /// (e.g. `memory_limiter`). Refusing there, before the batch is queued anywhere,
     /// lets receivers answer "retry later" instead of Weir taking data it cannot hold.

@@ -127,7 +127,7 @@ impl PipelineRuntime {
         for index in 0..self.stages.len() {
             let mut out = Vec::new();
             self.stages[index].processor.flush(&mut out);
-            count(&self.stages[index].counters, &out);
+            count(&self.stages[index], &out);
             self.push_through(index + 1, out).await;
         }
         tracing::debug!(pipeline = %self.id, "pipeline drained");
@@ -142,7 +142,7 @@ impl PipelineRuntime {
             if due {
                 let mut out = Vec::new();
                 self.stages[index].processor.on_deadline(now, &mut out);
-                count(&self.stages[index].counters, &out);
+                count(&self.stages[index], &out);
                 self.push_through(index + 1, out).await;
             }
         }
@@ -156,7 +156,7 @@ impl PipelineRuntime {
                 stage.counters.incoming.inc_by(batch.item_count() as u64);
                 stage.processor.process(batch, &mut next);
             }
-            count(&stage.counters, &next);
+            count(stage, &next);
             batches = next;
         }
         for batch in batches {
@@ -175,7 +175,9 @@ impl PipelineRuntime {
     }
 }
 
-fn count(counters: &ProcessorCounters, out: &[Batch]) {
+/// Counts what a stage emitted and shows what it still holds.
+fn count(stage: &Stage, out: &[Batch]) {
     let items: usize = out.iter().map(Batch::item_count).sum();
-    counters.outgoing.inc_by(items as u64);
+    stage.counters.outgoing.inc_by(items as u64);
+    stage.counters.held.set(stage.processor.held_items() as i64);
 }

@@ -135,6 +135,10 @@ impl Processor for BatchProcessor {
         self.batcher.next_deadline()
     }
 
+    fn held_items(&self) -> usize {
+        self.batcher.pending_items()
+    }
+
     fn on_deadline(&mut self, now: Instant, out: &mut Vec<Batch>) {
         let before = out.len();
         self.batcher.on_deadline(now, out);

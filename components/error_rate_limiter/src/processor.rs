@@ -127,6 +127,8 @@ pub struct Counters {
     dropped: Counter,
     shadow: Counter,
     summaries: Counter,
+    /// `weir_items_created_total{reason="summary"}`: the generic balance's term.
+    created: Counter,
     keys: Gauge,
 }
 
@@ -137,10 +139,14 @@ impl Counters {
             dropped: telemetry.dropped(processor, signal, ERROR_RATE_LIMITED),
             shadow: telemetry.shadow(processor, signal, ERROR_RATE_LIMITED),
             summaries: telemetry.counter_of(&ERROR_RATE_LIMITER_SUMMARIES, &l),
+            created: telemetry.created(processor, signal, SUMMARY_REASON),
             keys: telemetry.gauge_of(&ERROR_RATE_LIMITER_KEYS, &l),
         }
     }
 }
+
+/// The `reason` label of the summaries in `weir_items_created_total`.
+pub const SUMMARY_REASON: &str = "summary";
 
 /// One `error_rate_limiter` instance in one pipeline.
 #[derive(Debug)]
@@ -401,6 +407,7 @@ impl ErrorRateLimiter {
             &mut self.ids,
         ));
         self.counters.summaries.inc_by(count);
+        self.counters.created.inc_by(count);
     }
 }
 

@@ -36,6 +36,9 @@ pub struct FilterConfig {
     pub trace_conditions: Option<Vec<Value>>,
     pub metric_conditions: Option<Vec<Value>>,
     pub log_conditions: Option<Vec<Value>>,
+    /// Weir's shadow mode: count what would be dropped (in
+    /// `weir_shadow_would_drop_total`) and drop nothing.
+    pub shadow: bool,
 }
 
 impl FilterConfig {

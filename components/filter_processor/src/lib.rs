@@ -74,7 +74,12 @@ impl ProcessorFactory for FilterFactory {
         })?;
         let id = ctx.id.to_string();
         let counters = FilterCounters::new(&ctx.telemetry, &id, ctx.signal);
-        Ok(Box::new(FilterProcessor::new(id, plan, counters)))
+        Ok(Box::new(FilterProcessor::new(
+            id,
+            plan,
+            counters,
+            config.shadow,
+        )))
     }
 }
 

@@ -24,6 +24,9 @@ pub struct FilterCounters {
     collector: Counter,
     filtered: Counter,
     condition_error: Counter,
+    /// In shadow mode, `weir_shadow_would_drop_total` by reason instead.
+    shadow_filtered: Counter,
+    shadow_condition_error: Counter,
 }
 
 impl FilterCounters {
@@ -37,6 +40,8 @@ impl FilterCounters {
             collector: telemetry.counter_of(def, &[id]),
             filtered: telemetry.dropped(id, signal, FILTERED),
             condition_error: telemetry.dropped(id, signal, CONDITION_ERROR),
+            shadow_filtered: telemetry.shadow(id, signal, FILTERED),
+            shadow_condition_error: telemetry.shadow(id, signal, CONDITION_ERROR),
         }
     }
 }
@@ -54,11 +59,36 @@ pub struct FilterProcessor {
     id: String,
     plan: Plan,
     counters: FilterCounters,
+    shadow: bool,
 }
 
 impl FilterProcessor {
-    pub(crate) fn new(id: String, plan: Plan, counters: FilterCounters) -> Self {
-        Self { id, plan, counters }
+    pub(crate) fn new(id: String, plan: Plan, counters: FilterCounters, shadow: bool) -> Self {
+        Self {
+            id,
+            plan,
+            counters,
+            shadow,
+        }
+    }
+
+    /// Shadow mode: runs the plan on a copy (without its acknowledgement handles, so
+    /// nothing is recorded as dropped), counts what it would drop, passes the batch on.
+    fn process_shadow(&mut self, batch: Batch, out: &mut Vec<Batch>) {
+        let mut copy = batch.clone();
+        drop(copy.take_acks());
+        let before = copy.item_count();
+        let result = self.run(&mut copy);
+        // The same counts enforcement makes (see `process`), under the shadow metric.
+        self.counters
+            .shadow_filtered
+            .inc_by(before.saturating_sub(copy.item_count()) as u64);
+        if result.is_err() {
+            self.counters
+                .shadow_condition_error
+                .inc_by(copy.item_count() as u64);
+        }
+        out.push(batch);
     }
 
     /// Runs every stage; stops at the first that fails under `propagate`.
@@ -78,6 +108,9 @@ impl Processor for FilterProcessor {
         if self.plan.is_empty() {
             out.push(batch);
             return;
+        }
+        if self.shadow {
+            return self.process_shadow(batch, out);
         }
         let before = batch.item_count();
         let result = self.run(&mut batch);

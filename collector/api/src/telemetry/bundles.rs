@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::names::{
     EXPORTER_ENQUEUE_FAILED, EXPORTER_QUEUE_CAPACITY, EXPORTER_QUEUE_SIZE, EXPORTER_RETRIES,
-    EXPORTER_SEND_FAILED, EXPORTER_SENT, IN_FLIGHT_BYTES, IN_FLIGHT_ITEMS, ITEMS_DROPPED,
-    PROCESSOR_INCOMING_ITEMS, PROCESSOR_OUTGOING_ITEMS, RECEIVER_ACCEPTED, RECEIVER_REFUSED,
-    RECEIVER_REFUSED_REQUESTS,
+    EXPORTER_SEND_FAILED, EXPORTER_SENT, IN_FLIGHT_BYTES, IN_FLIGHT_ITEMS, ITEMS_CREATED,
+    ITEMS_DROPPED, PROCESSOR_HELD_ITEMS, PROCESSOR_INCOMING_ITEMS, PROCESSOR_OUTGOING_ITEMS,
+    RECEIVER_ACCEPTED, RECEIVER_REFUSED, RECEIVER_REFUSED_REQUESTS,
 };
 use super::{Counter, Gauge, Telemetry};
 use crate::{RefusalReason, Signal};
@@ -58,7 +58,13 @@ impl Telemetry {
         ProcessorCounters {
             incoming: self.counter_of(&PROCESSOR_INCOMING_ITEMS, &l),
             outgoing: self.counter_of(&PROCESSOR_OUTGOING_ITEMS, &l),
+            held: self.gauge_of(&PROCESSOR_HELD_ITEMS, &l),
         }
+    }
+
+    /// Items a component made itself under `reason` (e.g. error summaries).
+    pub fn created(&self, component: &str, signal: Signal, reason: &str) -> Counter {
+        self.counter_of(&ITEMS_CREATED, &[component, signal.as_str(), reason])
     }
 
     /// Items Weir did not deliver, by component and reason. Every drop is counted here or
@@ -144,4 +150,5 @@ pub struct ExporterCounters {
 pub struct ProcessorCounters {
     pub incoming: Counter,
     pub outgoing: Counter,
+    pub held: Gauge,
 }

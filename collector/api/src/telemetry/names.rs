@@ -178,6 +178,12 @@ metrics! {
     counter PROCESSOR_OUTGOING_ITEMS = "otelcol_processor_outgoing_items",
         "Number of items emitted from the processor",
         ["processor", "pipeline", "otel_signal"];
+    gauge PROCESSOR_HELD_ITEMS = "weir_processor_held_items",
+        "Items a processor holds (e.g. batching) and has not emitted yet",
+        ["processor", "pipeline", "otel_signal"];
+    counter ITEMS_CREATED = "weir_items_created",
+        "Items a component made itself (e.g. error summaries), by reason: with these, every component balances as incoming + created = outgoing + dropped + held",
+        ["component", "otel_signal", "reason"];
 
     // --- Exporters (the Collector's).
     counter EXPORTER_SENT_SPANS = "otelcol_exporter_sent_spans",

@@ -112,3 +112,44 @@ pub fn counter(telemetry: &Telemetry, series: &str) -> u64 {
         })
         .map_or(0, |v| v as u64)
 }
+
+/// Shadow mode passes every item and counts exactly what enforcement drops.
+#[test]
+fn shadow_mode_counts_what_enforcement_drops_and_drops_nothing() {
+    let conditions = r#"
+traces:
+  span:
+    - 'IsMatch(name, "^GET")'
+    - 'attributes["http.status_code"] >= 500'
+"#;
+    for seed in 1..4 {
+        let input = Batch::from_traces(corpus::traces(seed));
+        for batch in [input.clone(), wire(&input)] {
+            let (mut enforcing, enforced) = build(conditions, Signal::Traces);
+            let (mut shadowing, shadowed) =
+                build(&format!("{conditions}shadow: true\n"), Signal::Traces);
+            let kept = run(enforcing.as_mut(), batch.clone()).map_or(0, |b| b.item_count());
+            let passed = run(shadowing.as_mut(), batch.clone()).expect("shadow passes all");
+            assert_eq!(passed.item_count(), batch.item_count());
+            assert_eq!(passed.encode_protobuf(), batch.encode_protobuf());
+            let dropped = counter(
+                &enforced,
+                "weir_items_dropped_total{component=\"filter/test\",otel_signal=\"traces\",reason=\"filtered\"}",
+            );
+            assert_eq!(dropped as usize, batch.item_count() - kept);
+            assert!(dropped > 0, "the corpus must exercise the conditions");
+            let would = counter(
+                &shadowed,
+                "weir_shadow_would_drop_total{component=\"filter/test\",otel_signal=\"traces\",reason=\"filtered\"}",
+            );
+            assert_eq!(would, dropped);
+            assert_eq!(
+                counter(
+                    &shadowed,
+                    "weir_items_dropped_total{component=\"filter/test\",otel_signal=\"traces\",reason=\"filtered\"}"
+                ),
+                0
+            );
+        }
+    }
+}
