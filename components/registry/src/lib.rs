@@ -23,6 +23,7 @@ pub fn registry() -> Registry {
             weir_resource_processor::factory(),
             weir_filter_processor::factory(),
             weir_load_shedder::factory(),
+            weir_tail_sampling::factory(),
         ],
         exporters: vec![
             weir_otlp_exporter::factory(),
@@ -30,6 +31,7 @@ pub fn registry() -> Registry {
             weir_debug_exporter::factory(),
             weir_file_exporter::factory(),
             weir_prometheusremotewrite_exporter::factory(),
+            weir_loki_exporter::factory(),
         ],
         extensions: vec![
             weir_health_check::factory(),
@@ -38,6 +40,7 @@ pub fn registry() -> Registry {
         connectors: vec![
             weir_forward_connector::factory(),
             weir_routing_connector::factory(),
+            weir_spanmetrics_connector::factory(),
         ],
     }
 }

@@ -318,6 +318,50 @@ metrics! {
         "The load shedder's last pressure reading per input, in percent of its scale: memory of the budget's soft limit, queue_fill of the fullest exporter queue, export_latency of its configured threshold",
         ["processor", "input"];
 
+    // --- tail_sampling processor: the Collector's names; `policy` is the policy name,
+    // prefixed `<processor name>.` when the processor id has one, as the Collector does.
+    counter TAIL_SAMPLING_COUNT_TRACES_SAMPLED =
+        "otelcol_processor_tail_sampling_count_traces_sampled",
+        "Count of traces that were sampled or not per sampling policy",
+        ["processor", "policy", "sampled", "decision"];
+    counter TAIL_SAMPLING_GLOBAL_COUNT_TRACES_SAMPLED =
+        "otelcol_processor_tail_sampling_global_count_traces_sampled",
+        "Global count of traces that were sampled or not by at least one policy",
+        ["processor", "sampled", "decision"];
+    counter TAIL_SAMPLING_POLICY_EXECUTION_COUNT =
+        "otelcol_processor_tail_sampling_sampling_policy_execution_count",
+        "Number of times each sampling policy was evaluated",
+        ["processor", "policy"];
+    counter TAIL_SAMPLING_POLICY_EXECUTION_TIME_SUM =
+        "otelcol_processor_tail_sampling_sampling_policy_execution_time_sum",
+        "Time spent evaluating each sampling policy, in microseconds",
+        ["processor", "policy"];
+    counter TAIL_SAMPLING_POLICY_EVALUATION_ERROR =
+        "otelcol_processor_tail_sampling_sampling_policy_evaluation_error",
+        "Count of sampling policy evaluation errors",
+        ["processor"];
+    counter TAIL_SAMPLING_NEW_TRACE_ID_RECEIVED =
+        "otelcol_processor_tail_sampling_new_trace_id_received",
+        "Counts the arrival of new traces",
+        ["processor"];
+    counter TAIL_SAMPLING_EARLY_RELEASES_FROM_CACHE_DECISION =
+        "otelcol_processor_tail_sampling_early_releases_from_cache_decision",
+        "Number of spans that were able to be immediately released due to a decision cache hit.",
+        ["processor", "sampled"];
+    gauge TAIL_SAMPLING_TRACES_ON_MEMORY =
+        "otelcol_processor_tail_sampling_sampling_traces_on_memory",
+        "Tracks the number of traces current on memory",
+        ["processor"];
+    counter TAIL_SAMPLING_LATE_SPANS = "weir_tail_sampling_late_spans",
+        "Spans that arrived after their trace was decided and followed the decision (trace table or decision cache)",
+        ["processor", "sampled"];
+    counter TAIL_SAMPLING_EVICTED_TRACES = "weir_tail_sampling_evicted_traces",
+        "Undecided traces decided before decision_wait, by reason: buffer_full (max_buffer_bytes), trace_too_large (maximum_trace_size_bytes), decided_early (num_traces)",
+        ["processor", "reason"];
+    gauge TAIL_SAMPLING_BUFFER_BYTES = "weir_tail_sampling_buffer_bytes",
+        "Bytes of received batches the tail sampler holds until their traces are decided",
+        ["processor"];
+
     // --- statsd receiver.
     counter STATSD_INVALID_LINES = "weir_statsd_receiver_invalid_lines",
         "StatsD lines rejected, by reason.",
@@ -359,6 +403,29 @@ metrics! {
     gauge REMOTE_WRITE_DELTA_STREAMS = "weir_prometheusremotewrite_delta_streams",
         "Delta streams whose running totals are held for delta-to-cumulative conversion.",
         ["exporter"];
+
+    // --- loki exporter.
+    /// By `result`: `sent`, `retryable_error`, `permanent_error` (one per tenant push).
+    counter LOKI_REQUESTS = "weir_loki_exporter_requests",
+        "Push requests to Loki by result: sent, retryable_error, permanent_error.",
+        ["exporter", "result"];
+    counter LOKI_OUT_OF_ORDER = "weir_loki_exporter_out_of_order_entries",
+        "Log entries Loki refused as out of order or too far behind (HTTP 400); not retried.",
+        ["exporter"];
+    counter LOKI_MISSING_LABELS = "otelcol_lokiexporter_send_failed_due_to_missing_labels",
+        "Number of log records failed to send because labels were missing",
+        ["exporter"];
+
+    // --- spanmetrics connector.
+    counter SPANMETRICS_OVERFLOW_SPANS = "weir_spanmetrics_overflow_spans",
+        "Spans aggregated into the otel.metric.overflow=\"true\" series because their resource had reached aggregation_cardinality_limit series",
+        ["connector"];
+    counter SPANMETRICS_EVICTED_RESOURCES = "weir_spanmetrics_evicted_resources",
+        "Resources whose series were forgotten, by reason: expired (metrics_expiration) or cache_full (resource_metrics_cache_size)",
+        ["connector", "reason"];
+    gauge SPANMETRICS_SERIES = "weir_spanmetrics_series",
+        "Series (calls and duration) the spanmetrics connector holds",
+        ["connector"];
 }
 
 /// `otelcol_receiver_accepted_*`, by signal.
