@@ -71,7 +71,6 @@ impl Rpc for Logs {
 #[derive(Clone)]
 pub struct Handler {
     pub output: ReceiverOutput,
-    pub include_metadata: bool,
     /// `max_recv_msg_size_mib` in bytes: tonic checks it on the wire and while
     /// decompressing.
     pub max_message_size: usize,
@@ -204,9 +203,10 @@ impl Handler {
                 Status::invalid_argument(err.to_string()),
             )
         })?;
-        if self.include_metadata {
-            batch.set_metadata(metadata::from_headers(&merged(metadata, trailers)));
-        }
+        // gRPC metadata is kept whatever `include_metadata` says: the Collector exposes
+        // a call's incoming metadata to its consumers (the routing connector's `request`
+        // context reads it) without the flag, so configs written for it route the same.
+        batch.set_metadata(metadata::from_headers(&merged(metadata, trailers)));
         self.output.send(batch).await.map_err(|err| {
             tracing::debug!(%signal, error = %err, "otlp receiver: gRPC export refused");
             status(&err)

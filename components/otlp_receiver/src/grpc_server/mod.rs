@@ -34,7 +34,6 @@ impl GrpcServer {
             config: config.clone(),
             handler: Handler {
                 output,
-                include_metadata: config.include_metadata,
                 max_message_size: config.max_recv_msg_size(),
             },
         })

@@ -32,18 +32,29 @@ async fn export_arrives_intact_plain_and_gzip() {
         .send_compressed(CompressionEncoding::Zstd);
     zstd_client.export(request.clone()).await.unwrap();
 
-    let expected = Batch::from_traces(request.resource_spans);
-    assert_eq!(
-        receiver.consumer.take(),
-        [expected.clone(), expected.clone(), expected]
-    );
+    let expected = Batch::from_traces(request.resource_spans.clone()).to_traces_request();
+    let received: Vec<_> = receiver
+        .consumer
+        .take()
+        .iter()
+        .map(|b| b.to_traces_request())
+        .collect();
+    assert_eq!(received, [expected.clone(), expected.clone(), expected]);
     assert_eq!(receiver.metric(ACCEPTED_SPANS), 9);
     receiver.stop().await;
 }
 
 #[tokio::test]
-async fn metadata_is_kept_when_asked() {
-    let yaml = "protocols:\n  grpc:\n    endpoint: 127.0.0.1:0\n    include_metadata: true\n";
+async fn grpc_metadata_is_kept_with_or_without_include_metadata() {
+    for flag in ["true", "false"] {
+        metadata_is_kept(&format!(
+            "protocols:\n  grpc:\n    endpoint: 127.0.0.1:0\n    include_metadata: {flag}\n"
+        ))
+        .await;
+    }
+}
+
+async fn metadata_is_kept(yaml: &str) {
     let receiver = start(yaml).await;
     assert!(
         receiver.http.is_none(),
