@@ -57,6 +57,9 @@ step "cargo build"
 cargo build --workspace --bins
 step "cargo test"
 cargo test --workspace
+step "cargo build: the storm load generator (bench/otlp/loadgen, its own workspace; for integration/test_storm.py)"
+cargo build --release -q --manifest-path bench/otlp/loadgen/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-$REPO/target}/loadgen"
+export LOADGEN_BIN="${CARGO_TARGET_DIR:-$REPO/target}/loadgen/release/otlp-loadgen"
 
 # --- End to end against real peers -----------------------------------------------------
 step "end-to-end tests (pytest integration/)"

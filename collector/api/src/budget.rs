@@ -16,7 +16,8 @@
 //!
 //! One budget serves the whole process (it is reached through
 //! [`Telemetry::memory_budget`](crate::telemetry::Telemetry::memory_budget)); with no
-//! `memory_limiter` configured it is unlimited but still counts what is held.
+//! `memory_limiter` configured the engine sets [`default_limits`], so memory is bounded
+//! by default.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -179,6 +180,74 @@ impl Drop for Charge {
     }
 }
 
+/// Applies limits to the process's budget and shows them (and the bytes in use) as
+/// `weir_memory_budget_limit_bytes` and `weir_memory_budget_used_bytes`.
+pub fn configure(
+    telemetry: &crate::telemetry::Telemetry,
+    soft: u64,
+    hard: u64,
+    retry_after: Duration,
+) {
+    use crate::telemetry::names::{MEMORY_BUDGET_LIMIT_BYTES, MEMORY_BUDGET_USED_BYTES};
+    let budget = telemetry.memory_budget();
+    budget.limit(soft, hard, retry_after);
+    let (soft, hard) = budget.limits();
+    budget.report_to(telemetry.gauge_of(&MEMORY_BUDGET_USED_BYTES, &[]));
+    let show = |limit: &str, bytes: u64| {
+        telemetry
+            .gauge_of(&MEMORY_BUDGET_LIMIT_BYTES, &[limit])
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX))
+    };
+    show("soft", soft);
+    show("hard", hard);
+}
+
+/// The default budget when no `memory_limiter` sets one: a quarter of the memory
+/// available (cgroup limit, else `MemTotal`), at most 512 MiB soft; the hard limit a
+/// quarter above it. With no readable memory size, 512 MiB.
+pub fn default_limits(available: Option<u64>) -> (u64, u64) {
+    const CAP: u64 = 512 << 20;
+    let soft = available
+        .map_or(CAP, |bytes| (bytes / 4).min(CAP))
+        .max(16 << 20);
+    (soft, soft + soft / 4)
+}
+
+/// The memory `limit_percentage` and the default budget are taken of: the cgroup's
+/// limit when there is one (containers), else the machine's `MemTotal`.
+pub fn available_memory_bytes() -> Option<u64> {
+    let machine = machine_memory_bytes();
+    match (cgroup_limit_bytes(), machine) {
+        (Some(cgroup), Some(machine)) => Some(cgroup.min(machine)),
+        (cgroup, machine) => cgroup.or(machine),
+    }
+}
+
+/// `MemTotal` of the machine, from `/proc/meminfo`.
+pub fn machine_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line["MemTotal:".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// cgroup v2 `memory.max`, else v1 `memory.limit_in_bytes`; `None` when unlimited.
+fn cgroup_limit_bytes() -> Option<u64> {
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok();
+    let v1 = || std::fs::read_to_string("/sys/fs/cgroup/memory/memory.limit_in_bytes").ok();
+    parse_cgroup_limit(&v2.or_else(v1)?)
+}
+
+/// `max` (v2) and the huge page-rounded value v1 reports for "no limit" are no limit.
+fn parse_cgroup_limit(text: &str) -> Option<u64> {
+    let value: u64 = text.trim().parse().ok()?;
+    (value < 1 << 60).then_some(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +281,18 @@ mod tests {
         assert_eq!(charge.bytes(), 140);
         drop(charge);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn default_limits_are_a_quarter_of_memory_capped_at_512_mib() {
+        assert_eq!(default_limits(Some(24 << 30)), (512 << 20, 640 << 20));
+        assert_eq!(default_limits(Some(1 << 30)), (256 << 20, 320 << 20));
+        assert_eq!(default_limits(None), (512 << 20, 640 << 20));
+        assert_eq!(default_limits(Some(1 << 20)).0, 16 << 20);
+        assert_eq!(parse_cgroup_limit("max\n"), None);
+        assert_eq!(parse_cgroup_limit("9223372036854771712\n"), None);
+        assert_eq!(parse_cgroup_limit("536870912\n"), Some(512 << 20));
+        assert!(available_memory_bytes().is_some_and(|b| b > 0));
     }
 
     #[test]

@@ -177,7 +177,7 @@ fn run(args: &ConfigArgs, shutdown_timeout: std::time::Duration) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    logging::init(&config.service.telemetry);
+    let _log_writer = logging::init(&config.service.telemetry);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -360,6 +360,17 @@ pub fn build(
     if !errors.is_empty() {
         return Err(errors);
     }
+    // No memory_limiter set the budget: memory is bounded by default all the same.
+    if !telemetry.memory_budget().is_limited() {
+        let (soft, hard) =
+            weir_api::budget::default_limits(weir_api::budget::available_memory_bytes());
+        weir_api::budget::configure(&telemetry, soft, hard, std::time::Duration::from_secs(1));
+        tracing::debug!(
+            soft_mib = soft >> 20,
+            hard_mib = hard >> 20,
+            "no memory_limiter: the default memory budget applies"
+        );
+    }
     Ok(Graph {
         receivers,
         pipelines,

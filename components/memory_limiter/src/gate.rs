@@ -114,12 +114,6 @@ pub fn resident_bytes() -> Option<u64> {
     kib_field(&status, "VmRSS:")
 }
 
-/// `MemTotal` of the machine, from `/proc/meminfo`.
-pub fn total_memory_bytes() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    kib_field(&meminfo, "MemTotal:")
-}
-
 /// A `Name:   1234 kB` line, in bytes.
 fn kib_field(text: &str, name: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with(name))?;
@@ -136,6 +130,5 @@ mod tests {
         assert_eq!(kib_field("VmRSS:\t  2048 kB\n", "VmRSS:"), Some(2 << 20));
         assert_eq!(kib_field("Other: 1 kB\n", "VmRSS:"), None);
         assert!(resident_bytes().is_some_and(|b| b > 0));
-        assert!(total_memory_bytes().is_some_and(|b| b > 0));
     }
 }

@@ -11,8 +11,8 @@
 //! with a retryable answer (gRPC UNAVAILABLE with RetryInfo, HTTP 503 with Retry-After).
 //!
 //! Resident memory (`VmRSS`) is still measured at most once per `check_interval`, for
-//! memory the budget does not see: while it is above the hard limit, admission refuses
-//! too. Both checks use atomics only: no lock shared by all connections.
+//! memory the budget does not see: while it is above the hard limit plus what the
+//! process used when the limiter was built (the program itself), admission refuses too. Both checks use atomics only: no lock shared by all connections.
 
 mod extension;
 mod gate;

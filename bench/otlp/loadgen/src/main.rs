@@ -24,7 +24,13 @@
 //!       `GET /counts` returns `spans N logs N requests N errors N bytes N gzip_requests N`,
 //!       one per line.
 //!
+//!   otlp-loadgen storm --grpc 127.0.0.1:PORT --http 127.0.0.1:PORT --seconds S ...
+//!       An incident storm for the storm tests (issue 10): traces and logs over gRPC and HTTP,
+//!       30% errors across 50 services, answers counted by kind. See src/storm.rs.
+//!
 //! Only loopback addresses are accepted, and durations are capped at 900 s.
+
+mod storm;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,7 +59,8 @@ fn main() {
         Some("gen") => gen(rest),
         Some("send") => rt().block_on(send(rest)),
         Some("sink") => rt().block_on(sink(rest)),
-        _ => die("usage: otlp-loadgen gen|send|sink ... (see the top of src/main.rs)"),
+        Some("storm") => rt().block_on(storm::run(rest)),
+        _ => die("usage: otlp-loadgen gen|send|sink|storm ... (see the top of src/main.rs and src/storm.rs)"),
     }
 }
 
@@ -159,6 +166,24 @@ fn export_request(i: usize, items: &[Vec<u8>]) -> Vec<u8> {
     }
     let mut resourced = Vec::new();
     put_len(&mut resourced, 1, &resource(i));
+    put_len(&mut resourced, 2, &scoped);
+    let mut req = Vec::new();
+    put_len(&mut req, 1, &resourced);
+    req
+}
+
+/// [`export_request`] with a resource of one attribute, `service.name` = `service` (the storm
+/// workload's shape).
+fn export_request_for(service: &str, items: &[Vec<u8>]) -> Vec<u8> {
+    let mut scoped = Vec::new();
+    put_len(&mut scoped, 1, &scope());
+    for it in items {
+        put_len(&mut scoped, 2, it);
+    }
+    let mut r = Vec::new();
+    put_attr(&mut r, 1, "service.name", service);
+    let mut resourced = Vec::new();
+    put_len(&mut resourced, 1, &r);
     put_len(&mut resourced, 2, &scoped);
     let mut req = Vec::new();
     put_len(&mut req, 1, &resourced);

@@ -21,6 +21,7 @@ pub mod json;
 mod metadata;
 mod repr;
 mod retain;
+mod splice;
 pub use retain::PointView;
 mod split;
 pub mod view;

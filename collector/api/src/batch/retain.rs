@@ -25,6 +25,7 @@ use super::edit::{
     SpanOp,
 };
 use super::repr::{OtlpResource, Res};
+use super::splice::Splice;
 use super::view::{
     EventView, ExponentialHistogramPointView, FromRepr, HistogramPointView, LogRecordView,
     MetricView, NumberPointView, ResourceView, ScopeView, SpanView, SummaryPointView,
@@ -49,8 +50,20 @@ pub(super) fn copy_kept(
     keep: &[bool],
     keep_empty_scopes: bool,
 ) -> Option<Bytes> {
+    copy_with(resource, keep, keep_empty_scopes, &mut |_, _, _| false)
+}
+
+/// [`copy_kept`], with `rewrite(index, item, out)` given each kept item first: when it
+/// returns true it has written the item's new body to `out`, which replaces the item.
+fn copy_with(
+    resource: Msg<'_>,
+    keep: &[bool],
+    keep_empty_scopes: bool,
+    rewrite: &mut dyn FnMut(usize, Msg<'_>, &mut Vec<u8>) -> bool,
+) -> Option<Bytes> {
     let mut out = Vec::with_capacity(resource.0.len());
     let mut scope_out = Vec::new();
+    let mut item_out = Vec::new();
     let mut index = 0;
     let mut any_scope = false;
     for (number, field, raw) in resource.fields() {
@@ -59,10 +72,16 @@ pub(super) fn copy_kept(
                 scope_out.clear();
                 let (mut had, mut kept) = (0, 0);
                 for (n, f, raw) in Msg(scope).fields() {
-                    if let (2, Field::Len(_)) = (n, f) {
+                    if let (2, Field::Len(item)) = (n, f) {
                         had += 1;
                         if keep.get(index).copied().unwrap_or(true) {
-                            scope_out.extend_from_slice(raw);
+                            item_out.clear();
+                            if rewrite(index, Msg(item), &mut item_out) {
+                                put_len_header(&mut scope_out, 2, item_out.len());
+                                scope_out.extend_from_slice(&item_out);
+                            } else {
+                                scope_out.extend_from_slice(raw);
+                            }
                             kept += 1;
                         }
                         index += 1;
@@ -752,9 +771,10 @@ fn decode_if_changed<P: OtlpResource>(
     Some(res.make_owned())
 }
 
-/// Ends a walk over a wire resource: leaves it, copies its kept items, or decodes it
-/// and applies the recorded changes. Returns whether the resource stays.
-fn finish_wire<P: OtlpResource, Op>(
+/// Ends a walk over a wire resource: leaves it, copies its kept items (rewriting the
+/// changed ones in their bytes when every change can be, see `splice.rs`), or decodes
+/// it and applies the recorded changes. Returns whether the resource stays.
+fn finish_wire<P: OtlpResource, Op: Splice>(
     res: &mut Res<P>,
     decisions: &mut Decisions<Op>,
     apply: impl FnOnce(
@@ -769,8 +789,19 @@ fn finish_wire<P: OtlpResource, Op>(
     if decisions.unchanged() {
         return true;
     }
-    if decisions.ops.is_empty() {
-        return match copy_kept(Msg(bytes), &decisions.keep, true) {
+    if decisions.ops.iter().all(|(_, op)| op.spliceable()) {
+        let mut ops = std::mem::take(&mut decisions.ops).into_iter().peekable();
+        let mut rewrite = |index: usize, item: Msg<'_>, out: &mut Vec<u8>| {
+            // Ops of dropped items (none are recorded) and of earlier items are passed.
+            while ops.next_if(|(i, _)| *i < index).is_some() {}
+            if ops.peek().is_none_or(|(i, _)| *i != index) {
+                return false;
+            }
+            let mine = std::iter::from_fn(|| ops.next_if(|(i, _)| *i == index).map(|(_, op)| op));
+            Op::splice(item, mine, out);
+            true
+        };
+        return match copy_with(Msg(bytes), &decisions.keep, true, &mut rewrite) {
             Some(kept) => {
                 *res = Res::wire(kept);
                 true
