@@ -6,12 +6,25 @@
 //! buffer are lost, rather than every thread that logs (and the debug exporter) waiting
 //! and clients timing out instead of being answered.
 
-use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::non_blocking::{ErrorCounter, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use weir_config::{LogEncoding, Telemetry};
 
-/// Sets up logging; keep the guard until exit, so buffered lines are written then.
-pub fn init(telemetry: &Telemetry) -> WorkerGuard {
+/// The running log writer: keep it until exit, so buffered lines are written then.
+pub struct LogWriter {
+    _guard: WorkerGuard,
+    dropped: ErrorCounter,
+}
+
+impl LogWriter {
+    /// The count of lines lost because the output could not keep up.
+    pub fn dropped(&self) -> ErrorCounter {
+        self.dropped.clone()
+    }
+}
+
+/// Sets up logging.
+pub fn init(telemetry: &Telemetry) -> LogWriter {
     let level = match telemetry.log_level.as_str() {
         "warn" | "warning" => "warn",
         other => other,
@@ -23,6 +36,7 @@ pub fn init(telemetry: &Telemetry) -> WorkerGuard {
     // Colour only for a terminal: logs redirected to a file or a collector stay plain.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
@@ -34,5 +48,23 @@ pub fn init(telemetry: &Telemetry) -> WorkerGuard {
     if let Err(err) = result {
         eprintln!("warning: logging already initialised: {err}");
     }
-    guard
+    LogWriter {
+        _guard: guard,
+        dropped,
+    }
+}
+
+/// Counts lost log lines in `weir_log_lines_dropped_total`, checked once a second.
+pub async fn count_dropped_lines(dropped: ErrorCounter, telemetry: weir_api::telemetry::Telemetry) {
+    let counter = telemetry.counter_of(&weir_api::telemetry::names::LOG_LINES_DROPPED, &[]);
+    let mut counted = 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = dropped.dropped_lines();
+        if now > counted {
+            counter.inc_by((now - counted) as u64);
+            counted = now;
+        }
+    }
 }

@@ -177,7 +177,7 @@ fn run(args: &ConfigArgs, shutdown_timeout: std::time::Duration) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let _log_writer = logging::init(&config.service.telemetry);
+    let log_writer = logging::init(&config.service.telemetry);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -191,6 +191,10 @@ fn run(args: &ConfigArgs, shutdown_timeout: std::time::Duration) -> ExitCode {
     runtime.block_on(async move {
         let registry = weir_components::registry();
         let telemetry = weir_api::telemetry::Telemetry::new();
+        tokio::spawn(logging::count_dropped_lines(
+            log_writer.dropped(),
+            telemetry.clone(),
+        ));
         let graph = match weir_engine::build(&config, &registry, telemetry) {
             Ok(graph) => graph,
             Err(errors) => {

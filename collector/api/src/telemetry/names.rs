@@ -276,6 +276,9 @@ metrics! {
     counter MEMORY_LIMITER_REFUSED_REQUESTS = "weir_memory_limiter_refused_requests",
         "Requests refused because the process's resident memory was over its limit",
         ["processor"];
+    counter LOG_LINES_DROPPED = "weir_log_lines_dropped",
+        "Log lines lost because the log output (stderr) could not keep up",
+        [];
     gauge MEMORY_BUDGET_USED_BYTES = "weir_memory_budget_used_bytes",
         "Bytes of admitted data not yet exported, dropped or refused (the memory budget in use)",
         [];
