@@ -31,11 +31,21 @@ def weir_binary() -> str:
     return path
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port that was free a moment ago on 127.0.0.1, and that this test process has
+    not handed out before: the kernel may give the same ephemeral port to two binds in a
+    row once the first socket is closed, and two of a test's servers must not share one."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no fresh free TCP port on 127.0.0.1")
 
 
 def free_udp_port() -> int:
