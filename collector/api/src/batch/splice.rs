@@ -5,8 +5,9 @@
 //! would otherwise decode the whole resource and re-encode it on export. Here each
 //! changed item is rewritten on its own: its other fields are copied as they are, the
 //! changed singular fields are written anew, and its attribute list (only when an
-//! attribute changes) is decoded, changed with the same [`AttrOp::apply`] the decoded
-//! path uses, and encoded again. Items that do not change are copied as bytes.
+//! attribute changes) is edited entry by entry: untouched attributes are copied as their
+//! bytes, new values are encoded, with the same semantics as [`AttrOp::apply`] on decoded
+//! lists. Items that do not change are copied as bytes.
 //!
 //! Field order inside a rewritten item changes (rewritten fields come last); protobuf
 //! readers, Weir's views included, read the same message either way.
@@ -26,16 +27,82 @@ pub(super) trait Splice: Sized {
     fn splice(item: Msg<'_>, ops: impl Iterator<Item = Self>, out: &mut Vec<u8>);
 }
 
+/// One attribute of a list being edited: as received, or written by an op.
+enum Entry<'a> {
+    Raw(Msg<'a>),
+    New(KeyValue),
+}
+
+impl Entry<'_> {
+    fn key(&self) -> &[u8] {
+        match self {
+            Entry::Raw(kv) => kv.bytes(1),
+            Entry::New(kv) => kv.key.as_bytes(),
+        }
+    }
+
+    fn is(&self, key: &str) -> bool {
+        self.key() == key.as_bytes()
+    }
+
+    /// Renamed: the value kept, decoded only for a received entry.
+    fn renamed(self, to: String) -> Entry<'static> {
+        let value = match self {
+            Entry::Raw(kv) => kv
+                .msg(2)
+                .and_then(|v| weir_proto::common::v1::AnyValue::decode(v.0).ok()),
+            Entry::New(kv) => kv.value,
+        };
+        Entry::New(KeyValue {
+            key: to,
+            value,
+            ..Default::default()
+        })
+    }
+}
+
+/// [`AttrOp::apply`], on entries.
+fn apply<'a>(op: AttrOp, list: &mut Vec<Entry<'a>>) {
+    let new = |key: String, value: OwnedValue| Entry::New(super::edit::key_value(key, value));
+    match op {
+        AttrOp::Insert(key, value) => {
+            if !list.iter().any(|e| e.is(&key)) {
+                list.push(new(key, value));
+            }
+        }
+        AttrOp::Update(key, value) => {
+            if let Some(entry) = list.iter_mut().find(|e| e.is(&key)) {
+                *entry = new(key, value);
+            }
+        }
+        AttrOp::Upsert(key, value) => match list.iter_mut().find(|e| e.is(&key)) {
+            Some(entry) => *entry = new(key, value),
+            None => list.push(new(key, value)),
+        },
+        AttrOp::Rename { from, to } => {
+            if from == to {
+                return;
+            }
+            if let Some(index) = list.iter().position(|e| e.is(&from)) {
+                let moved = list.remove(index);
+                list.retain(|e| !e.is(&to));
+                list.push(moved.renamed(to));
+            }
+        }
+        AttrOp::Delete(key) => list.retain(|e| !e.is(&key)),
+    }
+}
+
 /// The fields an item's ops rewrite: replaced singular fields and its attribute list.
-struct Rewrite {
+struct Rewrite<'a> {
     /// (field number, its new encoding as a whole field) in the order set; a later
     /// value for the same field replaces an earlier one.
     fields: Vec<(u32, Vec<u8>)>,
-    attributes: Option<Vec<KeyValue>>,
+    attributes: Option<Vec<Entry<'a>>>,
     attributes_field: u32,
 }
 
-impl Rewrite {
+impl<'a> Rewrite<'a> {
     fn new(attributes_field: u32) -> Self {
         Self {
             fields: Vec::new(),
@@ -75,14 +142,12 @@ impl Rewrite {
         self.set(number, field);
     }
 
-    fn attr(&mut self, item: Msg<'_>, op: AttrOp) {
+    fn attr(&mut self, item: Msg<'a>, op: AttrOp) {
         let number = self.attributes_field;
-        let list = self.attributes.get_or_insert_with(|| {
-            item.repeated(number)
-                .filter_map(|kv| KeyValue::decode(kv.0).ok())
-                .collect()
-        });
-        op.apply(list);
+        let list = self
+            .attributes
+            .get_or_insert_with(|| item.repeated(number).map(Entry::Raw).collect());
+        apply(op, list);
     }
 
     /// The item with its rewritten fields: every other field copied as it is.
@@ -100,9 +165,17 @@ impl Rewrite {
         for (_, field) in &self.fields {
             out.extend_from_slice(field);
         }
-        for kv in self.attributes.iter().flatten() {
-            put_len_header(out, attributes_field, kv.encoded_len());
-            kv.encode_raw(out);
+        for entry in self.attributes.iter().flatten() {
+            match entry {
+                Entry::Raw(kv) => {
+                    put_len_header(out, attributes_field, kv.0.len());
+                    out.extend_from_slice(kv.0);
+                }
+                Entry::New(kv) => {
+                    put_len_header(out, attributes_field, kv.encoded_len());
+                    kv.encode_raw(out);
+                }
+            }
         }
     }
 }
