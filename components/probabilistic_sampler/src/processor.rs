@@ -1,7 +1,7 @@
 //! The processor: walks spans or log records, keeps the sampled ones, removes emptied
 //! scopes and resources, and counts every item it drops.
 
-use weir_api::batch::build::{is_summary, SUMMARY_ATTRIBUTE};
+use weir_api::batch::build::is_summary;
 use weir_api::batch::edit::{LogRecordEdit, SpanEdit};
 use weir_api::batch::view::{Attributes, ValueRef};
 use weir_api::telemetry::names::{
@@ -113,9 +113,7 @@ impl ProbabilisticSampler {
 
     fn keep_span(&self, edit: &mut SpanEdit<'_>) -> bool {
         let span = edit.span();
-        // One pass over the attributes for both keys the sampler reads.
-        let (summary, priority) = span_markers(span.attributes());
-        if summary {
+        if is_summary(span.attributes()) {
             // Weir's own summaries (e.g. the error rate limiter's) are never sampled.
             return true;
         }
@@ -129,7 +127,7 @@ impl ProbabilisticSampler {
             Err(why) => Err(SampleError::Malformed(why.to_string())),
         };
         let extracted = self.sampler.extract(span.trace_id(), carried, None);
-        let forced = priority.and_then(span_priority);
+        let forced = span_priority(span.attributes());
         let decision = self
             .sampler
             .decide(extracted, self.fail_closed, |rnd, threshold| match forced {
@@ -302,28 +300,8 @@ fn format_double(value: f64) -> String {
 
 /// OpenTracing's `sampling.priority` on a span: 0 drops, above 0 keeps, otherwise
 /// (absent, negative, not a number) the sampler decides.
-/// Whether a span is a Weir summary (`weir.summary` = true), and its first non-empty
-/// `sampling.priority` value: read in one pass over its attributes.
-fn span_markers(attributes: Attributes<'_>) -> (bool, Option<ValueRef<'_>>) {
-    let mut summary = None;
-    let mut priority = None;
-    for (key, value) in attributes.iter() {
-        if summary.is_none() && key == SUMMARY_ATTRIBUTE {
-            summary = Some(matches!(value, ValueRef::Bool(true)));
-        } else if priority.is_none() && key == SPAN_PRIORITY_ATTRIBUTE {
-            priority = Some(value);
-        }
-        if summary.is_some() && priority.is_some() {
-            break;
-        }
-    }
-    // The first occurrence decides, as `Attributes::get` reads; an empty value is none.
-    (summary.unwrap_or(false), priority.filter(|v| !v.is_empty()))
-}
-
-/// A span's `sampling.priority`: 0 forces a drop, a positive value forces a keep.
-fn span_priority(value: ValueRef<'_>) -> Option<bool> {
-    let value = match value {
+fn span_priority(attributes: Attributes<'_>) -> Option<bool> {
+    let value = match find(attributes, SPAN_PRIORITY_ATTRIBUTE)? {
         ValueRef::Int(i) => i as f64,
         ValueRef::Double(d) => d,
         ValueRef::Str(s) => s.parse::<f64>().ok()?,
