@@ -24,12 +24,14 @@ mod context;
 mod error;
 mod functions;
 mod lexer;
+mod log_limit;
 mod parser;
 mod statement;
 mod value;
 
 pub use context::{Context, Item, ItemKind};
 pub use error::{ErrorMode, EvalError, OttlError};
+pub use log_limit::{LogLimiter, LOG_INTERVAL};
 pub use statement::Statement;
 pub use value::Value;
 

@@ -11,7 +11,6 @@
 //! See README.md.
 
 mod config;
-mod ratelimit;
 mod router;
 
 use std::sync::Arc;

@@ -21,7 +21,7 @@ use weir_api::{Batch, ConnectorOutput, Outcome, PipelineId, Signal};
 use weir_ottl::{Condition, Context, ErrorMode, EvalError, Item};
 
 use crate::config::Table;
-use crate::ratelimit::LogLimiter;
+use weir_ottl::LogLimiter;
 
 /// Drop reason for items that match no route when there are no `default_pipelines`.
 pub const NO_ROUTE: &str = "no_route";

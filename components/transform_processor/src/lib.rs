@@ -13,7 +13,6 @@
 mod config;
 mod fold;
 mod processor;
-mod ratelimit;
 
 use std::sync::Arc;
 

@@ -12,7 +12,7 @@ use weir_api::{Batch, Outcome, Processor, Signal};
 use weir_ottl::{ConditionSet, Context, ErrorMode, EvalError, Item, Statement};
 
 use crate::config::{Gate, Group};
-use crate::ratelimit::LogLimiter;
+use weir_ottl::LogLimiter;
 
 /// Drop reason for a batch failed by a statement or condition under `error_mode: propagate`.
 pub const OTTL_ERROR: &str = "ottl_error";

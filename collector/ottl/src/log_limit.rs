@@ -1,5 +1,6 @@
 //! At most one log line per interval for errors that can repeat on every item: with
-//! `error_mode: ignore`, a condition that fails on one item usually fails on all.
+//! `error_mode: ignore`, a condition or statement that fails on one item usually fails on
+//! all. Shared by the components that run OTTL.
 
 use std::time::{Duration, Instant};
 
