@@ -100,6 +100,27 @@ pub async fn serve<S, B>(
     connections.wait().await;
 }
 
+/// An exporter's endpoint: an absolute `http://` or `https://` URL with a host, or a
+/// message saying what is wrong with it.
+pub fn parse_endpoint_url(text: &str) -> Result<hyper::Uri, String> {
+    let uri: hyper::Uri = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a valid URL ({e})"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        Some(other) => {
+            return Err(format!(
+                "`{text}`: scheme `{other}` is not supported; use http:// or https://"
+            ))
+        }
+        None => return Err(format!("`{text}` needs a scheme, e.g. `https://{text}`")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` has no host"));
+    }
+    Ok(uri)
+}
+
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
@@ -109,6 +130,16 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+
+    #[test]
+    fn endpoint_urls_need_an_http_scheme_and_a_host() {
+        assert!(parse_endpoint_url("http://127.0.0.1:3100/loki/api/v1/push").is_ok());
+        assert!(parse_endpoint_url("https://example.com").is_ok());
+        let no_scheme = parse_endpoint_url("127.0.0.1:4318").unwrap_err();
+        assert!(no_scheme.contains("needs a scheme"), "{no_scheme}");
+        let ftp = parse_endpoint_url("ftp://host").unwrap_err();
+        assert!(ftp.contains("scheme `ftp`"), "{ftp}");
+    }
 
     // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
     fn now() -> SystemTime {

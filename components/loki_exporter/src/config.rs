@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue};
-use http::Uri;
 use serde::Deserialize;
 use weir_api::config::problem;
 use weir_api::{ComponentProblem, QueueSettings, RetrySettings};
@@ -222,26 +221,6 @@ impl Config {
     }
 }
 
-/// An absolute `http://` or `https://` URL with a host.
-pub fn parse_url(text: &str) -> Result<Uri, String> {
-    let uri: Uri = text
-        .parse()
-        .map_err(|e| format!("`{text}` is not a valid URL ({e})"))?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        Some(other) => {
-            return Err(format!(
-                "`{text}`: scheme `{other}` is not supported; use http:// or https://"
-            ))
-        }
-        None => return Err(format!("`{text}` needs a scheme, e.g. `http://{text}`")),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("`{text}` has no host"));
-    }
-    Ok(uri)
-}
-
 impl weir_api::config::Validate for Config {
     fn problems(&self) -> Vec<ComponentProblem> {
         let mut problems = Vec::new();
@@ -250,7 +229,7 @@ impl weir_api::config::Validate for Config {
                 &["endpoint"],
                 "endpoint is required, e.g. `http://loki:3100/loki/api/v1/push`",
             ));
-        } else if let Err(message) = parse_url(&self.endpoint) {
+        } else if let Err(message) = weir_api::http::parse_endpoint_url(&self.endpoint) {
             problems.push(problem(&["endpoint"], message));
         }
         for key in self.default_labels_enabled.keys() {

@@ -27,7 +27,7 @@ use weir_api::telemetry::names::{LOKI_MISSING_LABELS, LOKI_OUT_OF_ORDER, LOKI_RE
 use weir_api::telemetry::Telemetry;
 use weir_api::{Batch, ExportError, ExportRequest, Exporter, Signal};
 
-use crate::config::{parse_url, Config, Encoding, TENANT_HEADER};
+use crate::config::{Config, Encoding, TENANT_HEADER};
 use crate::convert::{self, Settings};
 use crate::push;
 use crate::response::{self, Answer};
@@ -85,7 +85,8 @@ pub struct LokiExporter {
 impl LokiExporter {
     /// Builds the client; nothing is connected yet.
     pub fn new(config: &Config, telemetry: &Telemetry, id: &str) -> Result<Self, String> {
-        let uri = parse_url(&config.endpoint).map_err(|e| format!("endpoint: {e}"))?;
+        let uri = weir_api::http::parse_endpoint_url(&config.endpoint)
+            .map_err(|e| format!("endpoint: {e}"))?;
         let https = uri.scheme_str() == Some("https");
         let tls = weir_api::tls::rustls_client_config(&config.tls, https)?;
         let mut connector = HttpConnector::new();

@@ -172,7 +172,7 @@ impl Config {
             return Err(format!("no URL for {signal}: set `endpoint` or `{key}`"));
         };
         let key = if own.is_empty() { "endpoint" } else { key };
-        parse_url(&url).map_err(|e| format!("{key}: {e}"))
+        weir_api::http::parse_endpoint_url(&url).map_err(|e| format!("{key}: {e}"))
     }
 
     fn signal_endpoint(&self, signal: Signal) -> (&'static str, &str) {
@@ -206,14 +206,14 @@ impl Config {
             ));
         }
         if !self.endpoint.is_empty() {
-            if let Err(message) = parse_url(&self.endpoint) {
+            if let Err(message) = weir_api::http::parse_endpoint_url(&self.endpoint) {
                 problems.push(problem(&["endpoint"], message));
             }
         }
         for signal in Signal::ALL {
             let (key, own) = self.signal_endpoint(signal);
             if !own.is_empty() {
-                if let Err(message) = parse_url(own) {
+                if let Err(message) = weir_api::http::parse_endpoint_url(own) {
                     problems.push(problem(&[key], message));
                 }
             }
@@ -268,26 +268,6 @@ impl Config {
         problems.extend(self.tls.problems("use an http:// endpoint"));
         problems
     }
-}
-
-/// An absolute `http://` or `https://` URL with a host.
-fn parse_url(text: &str) -> Result<Uri, String> {
-    let uri: Uri = text
-        .parse()
-        .map_err(|e| format!("`{text}` is not a valid URL ({e})"))?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        Some(other) => {
-            return Err(format!(
-                "`{text}`: scheme `{other}` is not supported; use http:// or https://"
-            ))
-        }
-        None => return Err(format!("`{text}` needs a scheme, e.g. `https://{text}`")),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("`{text}` has no host"));
-    }
-    Ok(uri)
 }
 
 impl weir_api::config::Validate for Config {
