@@ -361,13 +361,12 @@ impl Matcher {
         scope: ScopeView<'_>,
         span: SpanView<'_>,
     ) -> bool {
-        self.include
-            .as_ref()
-            .is_none_or(|p| p.matches_span(resource, scope, span))
-            && !self
-                .exclude
-                .as_ref()
-                .is_some_and(|p| p.matches_span(resource, scope, span))
+        self.decide(|p| p.matches_span(resource, scope, span))
+    }
+
+    /// Processed when `include` matches (or is absent) and `exclude` does not.
+    fn decide(&self, matches: impl Fn(&Properties) -> bool) -> bool {
+        self.include.as_ref().is_none_or(&matches) && !self.exclude.as_ref().is_some_and(&matches)
     }
 
     pub fn matches_log(
@@ -376,13 +375,7 @@ impl Matcher {
         scope: ScopeView<'_>,
         record: LogRecordView<'_>,
     ) -> bool {
-        self.include
-            .as_ref()
-            .is_none_or(|p| p.matches_log(resource, scope, record))
-            && !self
-                .exclude
-                .as_ref()
-                .is_some_and(|p| p.matches_log(resource, scope, record))
+        self.decide(|p| p.matches_log(resource, scope, record))
     }
 
     /// Metrics are matched by `metric_names` only, as the Collector's `attributes`
