@@ -708,7 +708,10 @@ struct Recorded<Op> {
     /// (item index, keep, changes) for the items that were dropped or changed.
     changes: Vec<(usize, bool, Vec<Op>)>,
     next: usize,
+    /// The next item to replay.
     cursor: usize,
+    /// The first change not replayed yet (changes are recorded in item order).
+    pending: usize,
 }
 
 impl<Op> Recorded<Op> {
@@ -717,6 +720,7 @@ impl<Op> Recorded<Op> {
             changes: Vec::new(),
             next: 0,
             cursor: 0,
+            pending: 0,
         }
     }
 
@@ -724,6 +728,7 @@ impl<Op> Recorded<Op> {
         self.changes.clear();
         self.next = 0;
         self.cursor = 0;
+        self.pending = 0;
     }
 
     /// Records one judged item; returns whether it changed.
@@ -746,12 +751,13 @@ impl<Op> Recorded<Op> {
     fn replay(&mut self, ops: &mut Vec<Op>) -> bool {
         let index = self.cursor;
         self.cursor += 1;
-        match self.changes.iter_mut().find(|(i, ..)| *i == index) {
-            Some((_, keep, changes)) => {
+        match self.changes.get_mut(self.pending) {
+            Some((i, keep, changes)) if *i == index => {
+                self.pending += 1;
                 ops.append(changes);
                 *keep
             }
-            None => true,
+            _ => true,
         }
     }
 }
