@@ -17,6 +17,15 @@ step() { printf '\n==> %s\n' "$*"; }
 need_pkgs=()
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need_pkgs+=(prometheus)
 command -v prometheus-node-exporter >/dev/null 2>&1 || [ -x /usr/bin/prometheus-node-exporter ] || need_pkgs+=(prometheus-node-exporter)
+# The pipeline page is tested in Debian's headless chromium (Playwright drives it; no browser
+# download) and `weir top` in tmux.
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
+# The kafka components build librdkafka from source against the system's OpenSSL;
+# test_packaging.py checks the systemd unit with systemd-analyze.
+dpkg -s libssl-dev >/dev/null 2>&1 || need_pkgs+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
+command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -46,6 +55,15 @@ if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)" != "$req_hash" ];
   echo "$req_hash" > "$VENV/.requirements.sha256"
 fi
 
+# --- Dependency policy: cargo-deny (licenses, bans, sources; tests/deny.toml) ----------
+# Advisories are not checked: the RustSec database cannot be fetched here (README, Security).
+if ! command -v cargo-deny >/dev/null 2>&1; then
+  step "installing cargo-deny"
+  cargo install --locked cargo-deny
+fi
+step "cargo deny check licenses bans sources"
+cargo deny --manifest-path Cargo.toml --config tests/deny.toml check licenses bans sources
+
 # --- Rust: format, lint, build, unit and black-box tests ------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -57,6 +75,8 @@ step "cargo build"
 cargo build --workspace --bins
 step "cargo test"
 cargo test --workspace
+step "fuzz smoke run (tests/fuzz/run.sh: installs cargo-fuzz if missing, builds into target/fuzz, ${FUZZ_SECONDS:-15} s per target)"
+tests/fuzz/run.sh "${FUZZ_SECONDS:-15}"
 step "cargo build: the storm load generator (bench/otlp/loadgen, its own workspace; for integration/test_storm.py)"
 cargo build --release -q --manifest-path bench/otlp/loadgen/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-$REPO/target}/loadgen"
 export LOADGEN_BIN="${CARGO_TARGET_DIR:-$REPO/target}/loadgen/release/otlp-loadgen"

@@ -612,7 +612,7 @@ EXPORTERS = {
 @pytest.mark.parametrize(
     "setting, key, message",
     [
-        ("storage: file_storage", "storage", "persistent queues are not implemented"),
+        ("storage: file_storage", "storage", "storage extension `file_storage` is not declared under `extensions`"),
         ("queue_size: 0", "queue_size", "`queue_size` must be at least 1"),
         ("num_consumers: 0", "num_consumers", "`num_consumers` must be at least 1"),
     ],

@@ -474,6 +474,43 @@ impl Validator<'_> {
                 self.warning(&path, message);
             }
         }
+        // `sending_queue.storage` (an exporter's persistent queue) names an extension
+        // that is declared and enabled.
+        for (exporter, section) in config.components(Kind::Exporter) {
+            let Some(name) = section
+                .get("sending_queue")
+                .and_then(|queue| queue.get("storage"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let Ok(storage) = name.parse::<ComponentId>() else {
+                continue; // the exporter's own check reports a malformed id
+            };
+            if seen.contains(&storage) {
+                continue;
+            }
+            let path = vec![
+                Kind::Exporter.section().to_string(),
+                exporter.to_string(),
+                "sending_queue".to_string(),
+                "storage".to_string(),
+            ];
+            let message = if self.declared(Kind::Extension, &storage) {
+                format!(
+                    "storage extension `{storage}` is not enabled: add it to `service.extensions`"
+                )
+            } else {
+                format!("storage extension `{storage}` is not declared under `extensions`")
+            };
+            let declared = config
+                .extensions
+                .iter()
+                .map(|(d, _)| d.to_string())
+                .collect::<Vec<_>>();
+            let suggestion = suggest(name, declared.iter().map(String::as_str));
+            self.error(&path, message, suggestion);
+        }
     }
 }
 

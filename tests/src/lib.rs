@@ -4,6 +4,8 @@
 //! The binary is the one cargo built for this workspace (`target/<profile>/weir`, next
 //! to the test executable's `deps/` folder), so these tests exercise exactly what ships.
 
+pub mod fuzz;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -10,9 +10,12 @@
 //! Release is tied to `Drop`, so it happens exactly once by construction and never
 //! before the last copy has gone; what the engine adds is recording the outcomes.
 //!
-//! Uses: a byte budget releases what it charged (`on_release`), a persistent queue
-//! deletes a segment, a Kafka receiver commits an offset, and a receiver that wants
-//! end-to-end acknowledgement awaits the [`AckReceipt`].
+//! Uses: a byte budget releases what it charged (`on_release`), a Kafka receiver commits
+//! an offset, and a receiver that wants end-to-end acknowledgement awaits the
+//! [`AckReceipt`]. A persistent queue records [`Outcome::Persisted`] once the data is in
+//! its log and lets go of the data: with every copy persisted (or otherwise settled) the
+//! handle is released, which is when a receiver of such a pipeline answers OK
+//! (`ReceiverOutput::acknowledging`).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +34,9 @@ pub enum Outcome {
     /// It could not be delivered (permanent error, retries exhausted, queue full,
     /// shutdown deadline).
     Failed,
+    /// A persistent queue wrote it to its log: delivery continues from disk, and survives
+    /// a restart.
+    Persisted,
 }
 
 impl Outcome {
@@ -39,6 +45,7 @@ impl Outcome {
             Outcome::Delivered => 1,
             Outcome::Dropped => 2,
             Outcome::Failed => 4,
+            Outcome::Persisted => 8,
         }
     }
 }
@@ -49,6 +56,8 @@ pub struct AckSummary {
     pub delivered: bool,
     pub dropped: bool,
     pub failed: bool,
+    /// A persistent queue holds (part of) it on disk.
+    pub persisted: bool,
     /// Items and encoded bytes the batch had when it was admitted.
     pub items: u64,
     pub bytes: u64,
@@ -89,6 +98,7 @@ impl Drop for State {
             // it causes (queue full, deadline) explicitly.
             dropped: bits & Outcome::Dropped.bit() != 0 || bits == 0,
             failed: bits & Outcome::Failed.bit() != 0,
+            persisted: bits & Outcome::Persisted.bit() != 0,
             items: self.items,
             bytes: self.bytes,
         };

@@ -305,6 +305,12 @@ pub struct ExtensionContext {
 #[async_trait]
 pub trait Extension: Send {
     async fn start(self: Box<Self>, ctx: ExtensionContext) -> Result<RunningComponent, StartError>;
+
+    /// The storage this extension offers exporters' persistent queues
+    /// (`sending_queue.storage`), if it is a storage extension. Asked once, at build.
+    fn storage(&self) -> Option<std::sync::Arc<dyn crate::storage::Storage>> {
+        None
+    }
 }
 
 pub trait ExtensionFactory: Send + Sync {

@@ -6,11 +6,12 @@
 //! the engine in [`ExporterSettings`]; queueing, retrying and timing out are the engine's.
 //!
 //! The queue's keys are checked as a group, here, so every exporter refuses the same
-//! things with the same words: `storage` (no persistent queue yet), `queue_size: 0` and
-//! `num_consumers: 0` on an enabled queue, a `requests` sizer for `batch`, and a batch
-//! `max_size` below its `min_size`. Deserializing a [`QueueSettings`] runs these checks,
-//! so an exporter's `check` and `build` refuse them without calling anything: `storage`
-//! and `batch.sizer` are refused at their own key, the others at `sending_queue` (or
+//! things with the same words: a `storage` that is not an extension id (or is set on a
+//! disabled queue), `queue_size: 0` and `num_consumers: 0` on an enabled queue, a
+//! `requests` sizer for `batch`, and a batch `max_size` below its `min_size`.
+//! Deserializing a [`QueueSettings`] runs these checks, so an exporter's `check` and
+//! `build` refuse them without calling anything: `storage` and `batch.sizer` are refused
+//! at their own key, the others at `sending_queue` (or
 //! `sending_queue.batch`) with the key named in the message, because they depend on
 //! other keys of the section. [`QueueSettings::problems`] lists the same problems with
 //! exact paths for settings built in code.
@@ -111,8 +112,10 @@ pub struct QueueSettings {
     pub blocking: bool,
     /// Accepted for compatibility; Weir answers clients when data is queued.
     pub wait_for_result: bool,
-    /// Persistent queues are a later issue; naming a storage extension is refused.
-    #[serde(deserialize_with = "refuse_storage")]
+    /// The storage extension (`file_storage/NAME`) that holds a persistent queue: the
+    /// backlog goes to disk, survives restarts, and receivers answer once data is
+    /// persisted. Validation checks that the extension is configured and enabled.
+    #[serde(deserialize_with = "storage_id")]
     pub storage: Option<String>,
     /// Exporter-side batching, same meaning as the `batch` processor.
     pub batch: Option<QueueBatchSettings>,
@@ -136,8 +139,12 @@ impl QueueSettings {
     /// report these under its own key with [`prefixed`].
     pub fn problems(&self) -> Vec<ComponentProblem> {
         let mut problems = Vec::new();
-        if self.storage.is_some() {
-            problems.push(problem(&["storage"], STORAGE_REFUSED));
+        if let Some(storage) = &self.storage {
+            if let Err(message) = check_storage_id(storage) {
+                problems.push(problem(&["storage"], &message));
+            } else if !self.enabled {
+                problems.push(problem(&["storage"], STORAGE_DISABLED));
+            }
         }
         if self.enabled {
             if self.queue_size == 0 {
@@ -246,8 +253,8 @@ impl Default for QueueBatchSettings {
     }
 }
 
-const STORAGE_REFUSED: &str =
-    "persistent queues are not implemented yet; remove sending_queue.storage";
+const STORAGE_DISABLED: &str =
+    "a persistent queue needs the queue: remove `storage` or set `enabled: true`";
 const QUEUE_SIZE_ZERO: &str = "`queue_size` must be at least 1 while the queue is enabled (a \
      queue that holds nothing drops everything); to send without a queue, set `enabled: false`";
 const NUM_CONSUMERS_ZERO: &str = "`num_consumers` must be at least 1 while the queue is \
@@ -299,12 +306,35 @@ fn refuse_problems<T, E: serde::de::Error>(
     Err(E::custom(message))
 }
 
-/// `storage`: absent or null only, until a persistent queue exists.
-fn refuse_storage<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+/// `storage`: an extension id, `type` or `type/name`; null is no storage.
+fn storage_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     match Option::<Value>::deserialize(deserializer)? {
         None | Some(Value::Null) => Ok(None),
-        Some(_) => Err(serde::de::Error::custom(STORAGE_REFUSED)),
+        Some(Value::String(id)) => check_storage_id(&id)
+            .map(|()| Some(id))
+            .map_err(serde::de::Error::custom),
+        Some(_) => Err(serde::de::Error::custom(
+            "must be a storage extension id such as `file_storage` or `file_storage/queue`",
+        )),
     }
+}
+
+/// Whether `id` reads as an extension id: `type` or `type/name`, neither part empty.
+fn check_storage_id(id: &str) -> Result<(), String> {
+    let (type_name, name) = match id.split_once('/') {
+        Some((t, n)) => (t, Some(n)),
+        None => (id, None),
+    };
+    let bad_type = type_name.is_empty()
+        || !type_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if bad_type || name.is_some_and(str::is_empty) {
+        return Err(format!(
+            "`{id}` is not an extension id; use `type` or `type/name`, e.g. `file_storage/queue`"
+        ));
+    }
+    Ok(())
 }
 
 /// `batch.sizer`: `items` or `bytes`.
@@ -367,20 +397,29 @@ mod tests {
     }
 
     #[test]
-    fn storage_is_refused_at_its_key() {
-        let p = refused("sending_queue:\n  storage: file_storage/queue");
-        assert_eq!(p.path, ["sending_queue", "storage"]);
+    fn storage_takes_an_extension_id_on_an_enabled_queue() {
         assert_eq!(
-            p.message,
-            "persistent queues are not implemented yet; remove sending_queue.storage"
+            queue("sending_queue:\n  storage: file_storage/queue").storage,
+            Some("file_storage/queue".to_string())
         );
-        // Refused whatever it holds, and also on a disabled queue.
-        let p = refused("sending_queue:\n  enabled: false\n  storage: {}");
+        assert_eq!(
+            queue("sending_queue:\n  storage: file_storage").storage,
+            Some("file_storage".to_string())
+        );
+        // Not an id: refused at its key.
+        let p = refused("sending_queue:\n  storage: {}");
         assert_eq!(p.path, ["sending_queue", "storage"]);
+        let p = refused("sending_queue:\n  storage: file_storage/");
+        assert_eq!(p.path, ["sending_queue", "storage"]);
+        assert!(p.message.contains("not an extension id"), "{}", p.message);
+        // A disabled queue has no storage to use.
+        let p = refused("sending_queue:\n  enabled: false\n  storage: file_storage");
+        assert_eq!(p.path, ["sending_queue"]);
+        assert!(p.message.contains("set `enabled: true`"), "{}", p.message);
         // Null is no storage.
         assert_eq!(queue("sending_queue:\n  storage:").storage, None);
         // Through `Option`, as the debug exporter holds it.
-        let value: Value = serde_yaml_ng::from_str("sending_queue: {storage: x}").unwrap();
+        let value: Value = serde_yaml_ng::from_str("sending_queue: {storage: 7}").unwrap();
         let p = crate::config::parse::<OptionalQueue>(&value).expect_err("refused");
         assert_eq!(p.path, ["sending_queue", "storage"]);
     }
@@ -483,7 +522,7 @@ mod tests {
             queue: QueueSettings {
                 queue_size: 0,
                 num_consumers: 0,
-                storage: Some("file_storage".into()),
+                storage: Some("file_storage/".into()),
                 batch: Some(QueueBatchSettings {
                     sizer: Sizer::Requests,
                     min_size: 4,

@@ -1,5 +1,6 @@
 //! HTTP shared by components: what a `Retry-After` header means, and the one loop that
-//! serves connections accepted on a listener until shutdown.
+//! serves connections accepted on a listener until shutdown, with TLS, a connection
+//! limit and header timeouts ([`serve_with`], [`crate::conn`]).
 
 use std::error::Error as StdError;
 use std::time::{Duration, SystemTime};
@@ -8,15 +9,13 @@ use hyper::body::{Body, Incoming};
 use hyper::header::RETRY_AFTER;
 use hyper::service::Service;
 use hyper::{HeaderMap, Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Pause after a failed `accept` (usually out of file descriptors) so the loop does not
-/// spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+pub use crate::conn::ServerOptions;
 
 /// The delay a `Retry-After` value asks for: delay-seconds or an HTTP date (any of the
 /// three forms RFC 9110 allows, through `httpdate`), measured from `now`.
@@ -42,12 +41,8 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 
 /// Serves every connection accepted on `listener` with a clone of `service`, through
 /// `builder` (which carries the server's protocols, limits and timeouts), until
-/// `shutdown` is cancelled. Then it stops accepting, asks every open connection to shut
-/// down gracefully (an in-flight request finishes, an idle keep-alive connection closes
-/// at once) and returns once they all have.
-///
-/// `name` prefixes the log lines (`otlp receiver: HTTP`, `health_check`). A connection
-/// ending with an error (a client hanging up early) is routine, logged at debug level.
+/// `shutdown` is cancelled: [`serve_with`] with [`ServerOptions::plain`] (no connection
+/// limit, no TLS, nothing counted).
 pub async fn serve<S, B>(
     listener: TcpListener,
     builder: auto::Builder<TokioExecutor>,
@@ -62,26 +57,66 @@ pub async fn serve<S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
+    serve_with(
+        listener,
+        builder,
+        service,
+        shutdown,
+        ServerOptions::plain(name),
+    )
+    .await
+}
+
+/// Serves every connection accepted on `listener` with a clone of `service`, through
+/// `builder`, until `shutdown` is cancelled. Then it stops accepting, asks every open
+/// connection to shut down gracefully (an in-flight request finishes, an idle
+/// keep-alive connection closes at once) and returns once they all have.
+///
+/// Connections come through [`crate::conn::incoming`], which applies `options`: TLS,
+/// the connection limit and the first-bytes deadline. HTTP/1.1 request heads must also
+/// arrive within `options.header_timeout` (hyper's header read timeout, set here), so
+/// a slowly trickled head is cut off and counted as `header_timeout`.
+///
+/// `options.name` prefixes the log lines (`otlp receiver: HTTP`, `health_check`). A
+/// connection ending with an error (a client hanging up early) is routine, logged at
+/// debug level.
+pub async fn serve_with<S, B>(
+    listener: TcpListener,
+    mut builder: auto::Builder<TokioExecutor>,
+    service: S,
+    shutdown: CancellationToken,
+    options: ServerOptions,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout);
+    let name = options.name;
+    let refusals = options.refusals.clone();
+    let (mut incoming, accepting) = crate::conn::incoming(listener, options, shutdown.clone());
     let connections = TaskTracker::new();
     loop {
-        let stream = tokio::select! {
+        let conn = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
-                Err(err) => {
-                    tracing::warn!(error = %err, "{name}: accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
+            conn = incoming.recv() => match conn {
+                Some(conn) => conn,
+                None => break,
             },
         };
-        let _ = stream.set_nodelay(true);
         let builder = builder.clone();
         let service = service.clone();
         let shutdown = shutdown.clone();
+        let refusals = refusals.clone();
         connections.spawn(async move {
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let connection = builder.serve_connection(TokioIo::new(conn), service);
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
@@ -91,11 +126,23 @@ pub async fn serve<S, B>(
                 }
             };
             if let Err(err) = result {
-                tracing::debug!(error = %err, "{name}: connection ended with an error");
+                let header_timeout = err
+                    .downcast_ref::<hyper::Error>()
+                    .is_some_and(hyper::Error::is_timeout);
+                if header_timeout {
+                    if let Some(refusals) = &refusals {
+                        refusals(crate::RefusalReason::HeaderTimeout);
+                    }
+                    tracing::debug!("{name}: request head not received before the header timeout; connection closed");
+                } else {
+                    tracing::debug!(error = %err, "{name}: connection ended with an error");
+                }
             }
         });
     }
-    drop(listener);
+    drop(incoming);
+    // The listener is closed once the accept loop has returned.
+    let _ = accepting.await;
     connections.close();
     connections.wait().await;
 }

@@ -20,11 +20,13 @@
 
 pub mod ack;
 pub mod attributes;
+pub mod auth;
 pub mod batch;
 pub mod batcher;
 pub mod budget;
 pub mod component;
 pub mod config;
+pub mod conn;
 pub mod duration;
 pub mod error;
 pub mod exporter_settings;
@@ -34,8 +36,10 @@ pub mod output;
 pub mod pressure;
 pub mod refusal;
 pub mod registry;
+pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod tls_server;
 
 pub use ack::{Ack, AckReceipt, AckSummary, Acks, Outcome};
 pub use batch::{Batch, ClientMetadata, DecodeError};

@@ -6,6 +6,12 @@
 //! [`ConsumeError`] when the pipeline has no room, and the receiver turns that into the
 //! protocol's "try later" answer. Accepted and refused items are counted here, so every
 //! receiver reports them the same way.
+//!
+//! When a signal's pipelines end in a persistent queue, the engine marks the output
+//! ([`ReceiverOutput::acknowledging`]) and `send` returns only once every copy of the
+//! data has an outcome: written to the queue's log (fsynced as configured), or failed,
+//! which the receiver answers as "retry later". Unmarked signals answer at admission,
+//! as fast as before.
 
 use std::sync::{Arc, OnceLock};
 
@@ -15,6 +21,17 @@ use crate::ack::{Ack, AckReceipt, AckSummary};
 use crate::budget::{Charge, OverBudget};
 use crate::telemetry::{ReceiverCounters, Telemetry};
 use crate::{Batch, ComponentId, ConsumeError, Signal};
+
+/// The hint given with a refusal when a persistent queue could not take the data.
+const PERSIST_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn signal_index(signal: Signal) -> usize {
+    match signal {
+        Signal::Traces => 0,
+        Signal::Metrics => 1,
+        Signal::Logs => 2,
+    }
+}
 
 /// Takes batches of one signal. Implemented by the engine's fan-out.
 #[async_trait]
@@ -29,6 +46,8 @@ pub struct ReceiverOutput {
     traces: Option<Arc<dyn Consumer>>,
     metrics: Option<Arc<dyn Consumer>>,
     logs: Option<Arc<dyn Consumer>>,
+    /// Signals whose `send` waits for the acknowledgement (persistent queues).
+    acknowledged: [bool; 3],
     transport: String,
     /// Registered on first use, so only transports that carry data get series.
     counters: Arc<OnceLock<ReceiverCounters>>,
@@ -58,6 +77,7 @@ impl ReceiverOutput {
             traces: None,
             metrics: None,
             logs: None,
+            acknowledged: [false; 3],
             transport: String::new(),
             counters: Arc::new(OnceLock::new()),
             telemetry,
@@ -82,6 +102,19 @@ impl ReceiverOutput {
             Signal::Metrics => self.metrics.as_ref(),
             Signal::Logs => self.logs.as_ref(),
         }
+    }
+
+    /// Makes `send` (and `send_charged`) of `signal` wait until the data has its outcome
+    /// and refuse it, retryably, when any part failed: for pipelines that end in a
+    /// persistent queue, so a client is answered OK only once its data is on disk.
+    pub fn acknowledging(mut self, signal: Signal) -> Self {
+        self.acknowledged[signal_index(signal)] = true;
+        self
+    }
+
+    /// Whether `send` of `signal` waits for the acknowledgement.
+    pub fn is_acknowledging(&self, signal: Signal) -> bool {
+        self.acknowledged[signal_index(signal)]
     }
 
     /// The receiver's id, for logs and labels.
@@ -116,7 +149,31 @@ impl ReceiverOutput {
     /// can go out now: the data is admitted (end-to-end acknowledgement is
     /// [`ReceiverOutput::send_acknowledged`]).
     pub async fn send(&self, batch: Batch) -> Result<(), ConsumeError> {
-        self.admit(batch, None).await.map(drop)
+        let signal = batch.signal();
+        let receipt = self.admit(batch, None).await?;
+        self.settle(signal, receipt).await
+    }
+
+    /// For an acknowledging signal, waits for the outcome: a failure (the persistent
+    /// queue could not take the data) becomes a retryable refusal.
+    async fn settle(
+        &self,
+        signal: Signal,
+        receipt: Option<AckReceipt>,
+    ) -> Result<(), ConsumeError> {
+        if !self.is_acknowledging(signal) {
+            return Ok(());
+        }
+        let Some(receipt) = receipt else {
+            return Ok(());
+        };
+        let summary = receipt.released().await;
+        if summary.failed {
+            return Err(ConsumeError::NoRoom {
+                retry_after: PERSIST_RETRY_AFTER,
+            });
+        }
+        Ok(())
     }
 
     /// Charges `bytes` to the memory budget before the request is read or decoded (the
@@ -134,7 +191,9 @@ impl ReceiverOutput {
     /// batch's size if that is larger (within the budget's hard limit) and is released
     /// when the data has its outcome.
     pub async fn send_charged(&self, batch: Batch, charge: Charge) -> Result<(), ConsumeError> {
-        self.admit(batch, Some(charge)).await.map(drop)
+        let signal = batch.signal();
+        let receipt = self.admit(batch, Some(charge)).await?;
+        self.settle(signal, receipt).await
     }
 
     fn over_budget(&self, over: OverBudget) -> ConsumeError {
@@ -217,5 +276,52 @@ impl ReceiverOutput {
     /// The self-metrics registry, for a receiver's own metrics.
     pub fn telemetry(&self) -> &Telemetry {
         &self.telemetry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Outcome;
+
+    /// A pipeline that settles every batch with one outcome at once (as a persistent
+    /// queue does once the batch is written).
+    struct Settles(Outcome);
+
+    #[async_trait]
+    impl Consumer for Settles {
+        async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+            batch.record_outcome(self.0);
+            Ok(())
+        }
+    }
+
+    fn one_span() -> Batch {
+        // ExportTraceServiceRequest { resource_spans { scope_spans { spans {} } } }
+        let bytes = bytes::Bytes::from_static(&[0x0a, 0x04, 0x12, 0x02, 0x12, 0x00]);
+        Batch::from_protobuf(Signal::Traces, bytes).expect("valid request")
+    }
+
+    fn output(outcome: Outcome) -> ReceiverOutput {
+        let consumer: Arc<dyn Consumer> = Arc::new(Settles(outcome));
+        ReceiverOutput::new(
+            "otlp".parse().expect("id"),
+            Telemetry::new(),
+            [(Signal::Traces, consumer)],
+        )
+    }
+
+    #[tokio::test]
+    async fn an_acknowledging_output_refuses_what_failed_to_persist() {
+        let persisted = output(Outcome::Persisted).acknowledging(Signal::Traces);
+        assert_eq!(persisted.send(one_span()).await, Ok(()));
+        let failed = output(Outcome::Failed).acknowledging(Signal::Traces);
+        assert!(matches!(
+            failed.send(one_span()).await,
+            Err(ConsumeError::NoRoom { .. })
+        ));
+        // Without the mark, the answer is given at admission, whatever happens after.
+        assert_eq!(output(Outcome::Failed).send(one_span()).await, Ok(()));
+        assert!(!output(Outcome::Failed).is_acknowledging(Signal::Traces));
     }
 }

@@ -85,6 +85,15 @@ impl Pressure {
             .fold((0.0, String::new()), |a, b| if b.0 > a.0 { b } else { a })
     }
 
+    /// Every lane's name (`<exporter> <signal>`), queue fill (0-100) and mean delivery
+    /// time, for the pipeline page.
+    pub fn readings(&self) -> Vec<(String, f64, Duration)> {
+        self.lanes()
+            .iter()
+            .map(|l| (l.name.clone(), l.fill_percent(), l.latency()))
+            .collect()
+    }
+
     /// The slowest lane's mean delivery time.
     pub fn export_latency(&self) -> Duration {
         self.lanes()

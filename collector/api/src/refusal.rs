@@ -27,11 +27,23 @@ pub enum RefusalReason {
     /// Admitting it would take the memory budget past its limit: HTTP 503 with
     /// Retry-After, gRPC UNAVAILABLE with RetryInfo.
     OverBudget,
+    /// No valid credentials for the receiver's authenticator: HTTP 401,
+    /// UNAUTHENTICATED.
+    Unauthenticated,
+    /// A connection accepted while the server already held `max_connections`: closed
+    /// at once, before anything is read.
+    ConnectionLimit,
+    /// A connection that did not send its request head (or its first bytes, or
+    /// finish its TLS handshake) within the header read timeout: closed.
+    HeaderTimeout,
+    /// A TLS handshake that failed (no or an untrusted client certificate, a protocol
+    /// version below `min_version`, not TLS at all).
+    TlsHandshake,
 }
 
 impl RefusalReason {
     /// Every reason, in [`RefusalReason::index`] order.
-    pub const ALL: [RefusalReason; 8] = [
+    pub const ALL: [RefusalReason; 12] = [
         Self::Malformed,
         Self::TooLarge,
         Self::UnsupportedMediaType,
@@ -40,6 +52,10 @@ impl RefusalReason {
         Self::MethodNotAllowed,
         Self::Internal,
         Self::OverBudget,
+        Self::Unauthenticated,
+        Self::ConnectionLimit,
+        Self::HeaderTimeout,
+        Self::TlsHandshake,
     ];
 
     /// The number of reasons.
@@ -56,6 +72,10 @@ impl RefusalReason {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
             Self::OverBudget => "memory_budget",
+            Self::Unauthenticated => "unauthenticated",
+            Self::ConnectionLimit => "connection_limit",
+            Self::HeaderTimeout => "header_timeout",
+            Self::TlsHandshake => "tls_handshake",
         }
     }
 
@@ -89,6 +109,10 @@ mod tests {
                 "method_not_allowed",
                 "internal",
                 "memory_budget",
+                "unauthenticated",
+                "connection_limit",
+                "header_timeout",
+                "tls_handshake",
             ]
         );
         for (i, reason) in RefusalReason::ALL.iter().enumerate() {

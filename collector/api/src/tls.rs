@@ -1,6 +1,10 @@
 //! `tls` for clients (the Collector's `configtls.ClientConfig`), shared by every exporter:
-//! the keys, their checks and reading the PEM material. Each exporter turns these settings
-//! into its own transport's configuration (tonic, rustls).
+//! the keys, their checks and reading the PEM material, turned into one rustls
+//! configuration ([`rustls_client_config`]) that every exporter's transport uses.
+//!
+//! `insecure_skip_verify` is supported as in the Collector (the connection is encrypted,
+//! the server is not authenticated) and logged as a warning when the exporter is built:
+//! it is a test-bench setting that must not go unnoticed in production.
 
 use std::sync::Arc;
 
@@ -16,7 +20,8 @@ pub struct TlsClientSettings {
     /// Plaintext. What it means exactly depends on the exporter: for gRPC it decides for
     /// an endpoint without a scheme; for HTTP the URL's scheme decides.
     pub insecure: bool,
-    /// Refused: certificate verification cannot be switched off.
+    /// Encrypt but do not verify the server's certificate chain nor its name (the
+    /// Collector's key). Logged as a warning.
     pub insecure_skip_verify: bool,
     pub ca_file: String,
     pub ca_pem: String,
@@ -27,16 +32,17 @@ pub struct TlsClientSettings {
     pub server_name_override: String,
     /// Trust the system roots in addition to `ca_file`/`ca_pem`.
     pub include_system_ca_certs_pool: bool,
-    /// Only `1.2` (Weir's floor) is accepted.
+    /// `1.2` (the default) or `1.3`.
     pub min_version: String,
-    /// Only `1.3` (Weir's ceiling) is accepted.
+    /// `1.2` or `1.3` (the default).
     pub max_version: String,
 }
 
 impl TlsClientSettings {
-    /// Every problem, with paths starting at `tls`. `plaintext_hint` says how this
-    /// exporter is made to speak plaintext (for the insecure_skip_verify message).
-    pub fn problems(&self, plaintext_hint: &str) -> Vec<ComponentProblem> {
+    /// Every problem, with paths starting at `tls`. `_plaintext_hint` (how this exporter
+    /// is made to speak plaintext) is no longer needed since `insecure_skip_verify` is
+    /// supported; it stays so the exporters' calls read the same.
+    pub fn problems(&self, _plaintext_hint: &str) -> Vec<ComponentProblem> {
         let mut problems = Vec::new();
         let mut problem = |key: &str, message: String| {
             problems.push(ComponentProblem {
@@ -45,15 +51,6 @@ impl TlsClientSettings {
                 suggestion: None,
             })
         };
-        if self.insecure_skip_verify {
-            problem(
-                "insecure_skip_verify",
-                format!(
-                    "insecure_skip_verify is not supported: give the server's CA with \
-                     `tls.ca_file`, or {plaintext_hint} for plaintext"
-                ),
-            );
-        }
         for (file, pem, key) in [
             (&self.ca_file, &self.ca_pem, "ca_pem"),
             (&self.cert_file, &self.cert_pem, "cert_pem"),
@@ -74,23 +71,10 @@ impl TlsClientSettings {
                 "a client certificate needs both cert_file and key_file".into(),
             );
         }
-        if !matches!(self.min_version.as_str(), "" | "1.2") {
-            problem(
-                "min_version",
-                format!(
-                    "min_version `{}` is not supported; Weir speaks TLS 1.2 and 1.3",
-                    self.min_version
-                ),
-            );
-        }
-        if !matches!(self.max_version.as_str(), "" | "1.3") {
-            problem(
-                "max_version",
-                format!(
-                    "max_version `{}` is not supported; Weir speaks TLS 1.2 and 1.3",
-                    self.max_version
-                ),
-            );
+        for (key, message) in
+            crate::tls_server::versions_problem(&self.min_version, &self.max_version)
+        {
+            problem(key, message);
         }
         problems
     }
@@ -123,10 +107,39 @@ pub fn rustls_client_config(
     https_used: bool,
 ) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let versions = crate::tls_server::protocol_versions(&tls.min_version, &tls.max_version);
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
         .map_err(|e| format!("tls: {e}"))?;
+    let builder = if tls.insecure_skip_verify {
+        if https_used {
+            tracing::warn!(
+                "tls.insecure_skip_verify is set: the server's certificate is NOT verified; \
+                 anyone on the path can read and change this exporter's data. Use it only \
+                 for tests; give the server's CA with tls.ca_file instead"
+            );
+        }
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(SkipVerify(provider)))
+    } else {
+        builder.with_root_certificates(roots(tls, https_used)?)
+    };
 
+    let cert = tls.cert()?;
+    let key = tls.key()?;
+    let config = match (cert, key) {
+        (Some(cert), Some(key)) => builder
+            .with_client_auth_cert(certificates(&cert, "tls.cert_file")?, private_key(&key)?)
+            .map_err(|e| format!("tls.cert_file/tls.key_file: {e}"))?,
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(config)
+}
+
+/// The trusted roots: `ca_file`/`ca_pem`, and the system's when no CA is given or
+/// `include_system_ca_certs_pool` asks for them.
+fn roots(tls: &TlsClientSettings, https_used: bool) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     let ca = tls.ca()?;
     if let Some(ca) = &ca {
@@ -146,20 +159,62 @@ pub fn rustls_client_config(
             ));
         }
     }
-    let builder = builder.with_root_certificates(roots);
-
-    let cert = tls.cert()?;
-    let key = tls.key()?;
-    let config = match (cert, key) {
-        (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(certificates(&cert, "tls.cert_file")?, private_key(&key)?)
-            .map_err(|e| format!("tls.cert_file/tls.key_file: {e}"))?,
-        _ => builder.with_no_client_auth(),
-    };
-    Ok(config)
+    Ok(roots)
 }
 
-fn certificates(pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+/// `insecure_skip_verify`: any certificate chain and name are accepted. The handshake
+/// signatures are still checked against the certificate the server sent, so the
+/// session is encrypted to whoever holds that certificate's key.
+#[derive(Debug)]
+struct SkipVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for SkipVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Every certificate in a PEM text (shared with the server side).
+pub(crate) fn certificates(pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{key}: invalid PEM: {e}"))?;
@@ -170,14 +225,19 @@ fn certificates(pem: &[u8], key: &str) -> Result<Vec<CertificateDer<'static>>, S
 }
 
 fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+    private_key_named(pem, "tls.key_file")
+}
+
+/// The first private key in a PEM text, errors naming `key` (shared with the server side).
+pub(crate) fn private_key_named(pem: &[u8], key: &str) -> Result<PrivateKeyDer<'static>, String> {
     rustls_pemfile::private_key(&mut &pem[..])
-        .map_err(|e| format!("tls.key_file: invalid PEM: {e}"))?
-        .ok_or_else(|| "tls.key_file: no private key found in the PEM data".to_string())
+        .map_err(|e| format!("{key}: invalid PEM: {e}"))?
+        .ok_or_else(|| format!("{key}: no private key found in the PEM data"))
 }
 
 /// The PEM text from `file` or `inline`, if either is set. Files are read when the
 /// exporter is built, so a missing or wrong file fails startup naming it.
-fn pem(file: &str, inline: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn pem(file: &str, inline: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
     if !file.is_empty() {
         let bytes = std::fs::read(file).map_err(|e| format!("{key}: cannot read `{file}`: {e}"))?;
         if !String::from_utf8_lossy(&bytes).contains("-----BEGIN") {
@@ -212,16 +272,12 @@ mod tests {
             cert_file: "c".into(),
             min_version: "1.0".into(),
             insecure_skip_verify: true,
+            insecure: true,
             ..Default::default()
         };
         assert_eq!(
             paths(&both),
-            [
-                "tls.insecure_skip_verify",
-                "tls.ca_pem",
-                "tls.key_file",
-                "tls.min_version"
-            ]
+            ["tls.ca_pem", "tls.key_file", "tls.min_version"]
         );
     }
 

@@ -23,6 +23,12 @@ impl LogWriter {
     }
 }
 
+/// False when the user asked for no colour: `NO_COLOR` set to anything but the empty
+/// string (<https://no-color.org>). Colour also needs a terminal; callers check that.
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
 /// Sets up logging.
 pub fn init(telemetry: &Telemetry) -> LogWriter {
     let level = match telemetry.log_level.as_str() {
@@ -33,8 +39,8 @@ pub fn init(telemetry: &Telemetry) -> LogWriter {
         EnvFilter::try_new(format!("{level},h2=warn,hyper=warn,tower=warn,tonic=warn"))
             .unwrap_or_else(|_| EnvFilter::new("info"))
     });
-    // Colour only for a terminal: logs redirected to a file or a collector stay plain.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Colour only for a terminal: logs redirected to a file or a journal stay plain.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && color_allowed();
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()

@@ -2,18 +2,23 @@
 //!
 //! `weir` alone runs the embedded default config; `--config` (repeatable, merged in
 //! order) and `--set key=value` shape another. Subcommands: `validate` (pure: opens no
-//! socket), `print-config` (secrets redacted), `components`. Exit codes: 0 clean run or
-//! valid config, 1 invalid config or startup failure.
+//! socket; `--format json` for programs), `print-config` (secrets redacted), `components`
+//! (with each one's README), `top` (a running Weir's pipeline numbers in the terminal).
+//! Exit codes: 0 clean run or valid config, 1 invalid config or startup failure.
 
 mod cli;
+mod health;
 mod logging;
+mod top;
+mod validate;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use weir_config::{Config, Diagnostics, Kind, LoadOptions, Severity, Source};
+use weir_config::{Config, Diagnostics, Kind, LoadOptions, Source};
 
-use cli::{Cli, Command, ConfigArgs};
+use cli::{Cli, Command, ConfigArgs, Format};
 
 /// mimalloc instead of the system allocator: until `Batch` keeps wire bytes, every item
 /// is decoded into owned structs, and allocation dominated the CPU profile (see README's
@@ -27,14 +32,16 @@ const DEFAULT_CONFIG: &str = include_str!("default.yaml");
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Validate(args)) => validate(&args),
+        Some(Command::Validate(args)) => validate(&args.config, args.format),
         Some(Command::PrintConfig(args)) => print_config(&args),
         Some(Command::Components) => components(),
+        Some(Command::Top(args)) => top::run(&args),
+        Some(Command::Health(args)) => health::probe(&args),
         None => run(&cli.config, cli.shutdown_timeout),
     }
 }
 
-fn sources(args: &ConfigArgs) -> Result<Vec<Source>, ExitCode> {
+fn sources(args: &ConfigArgs) -> Result<Vec<Source>, String> {
     if args.config.is_empty() {
         return Ok(vec![Source {
             name: "<embedded default>".into(),
@@ -49,8 +56,7 @@ fn sources(args: &ConfigArgs) -> Result<Vec<Source>, ExitCode> {
                 text,
             }),
             Err(err) => {
-                eprintln!("error: cannot read config file {}: {err}", path.display());
-                return Err(ExitCode::FAILURE);
+                return Err(format!("cannot read config file {}: {err}", path.display()));
             }
         }
     }
@@ -61,41 +67,43 @@ fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Loads and validates; prints every problem; returns the config when there is no error.
-fn load(args: &ConfigArgs) -> Result<Config, ExitCode> {
-    let sources = sources(args)?;
+/// Loads and validates without printing: the config when there is no error, and every
+/// problem found.
+fn load_quiet(args: &ConfigArgs) -> (Option<Config>, Diagnostics) {
+    let sources = match sources(args) {
+        Ok(sources) => sources,
+        Err(message) => {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.push(weir_config::Diagnostic::error("", message));
+            return (None, diagnostics);
+        }
+    };
     let registry = weir_components::registry();
     let options = LoadOptions {
         sets: &args.set,
         env: &env_lookup,
     };
     let catalog = weir_engine::RegistryCatalog(&registry);
-    let (config, diagnostics) = weir_config::load_and_validate(&sources, &options, &catalog);
-    print_diagnostics(&diagnostics);
+    weir_config::load_and_validate(&sources, &options, &catalog)
+}
+
+/// Loads and validates; prints every problem; returns the config when there is no error.
+fn load(args: &ConfigArgs) -> Result<Config, ExitCode> {
+    let (config, diagnostics) = load_quiet(args);
+    validate::print_problems(&diagnostics);
     config.ok_or(ExitCode::FAILURE)
 }
 
-fn print_diagnostics(diagnostics: &Diagnostics) {
-    for diagnostic in &diagnostics.items {
-        eprintln!("{diagnostic}");
+fn validate(args: &ConfigArgs, format: Format) -> ExitCode {
+    let (config, diagnostics) = load_quiet(args);
+    match format {
+        Format::Text => validate::print_report(&diagnostics, config.as_ref()),
+        Format::Json => println!("{}", validate::to_json(&diagnostics, config.as_ref())),
     }
-    let errors = diagnostics
-        .items
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    if errors > 0 {
-        eprintln!("{errors} error(s) in the configuration");
-    }
-}
-
-fn validate(args: &ConfigArgs) -> ExitCode {
-    match load(args) {
-        Ok(_) => {
-            eprintln!("configuration is valid");
-            ExitCode::SUCCESS
-        }
-        Err(code) => code,
+    if config.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -110,11 +118,78 @@ fn print_config(args: &ConfigArgs) -> ExitCode {
 }
 
 fn components() -> ExitCode {
-    let registry = weir_components::registry();
-    let rows: Vec<[String; 5]> = registry
-        .all()
+    let rows: Vec<[String; 6]> = component_docs()
         .into_iter()
-        .map(|(kind, info)| {
+        .map(|doc| {
+            let mut name = doc.type_name;
+            if !doc.aliases.is_empty() {
+                name = format!("{name} ({})", doc.aliases.join(", "));
+            }
+            [
+                name,
+                doc.kind.as_str().to_string(),
+                if doc.signals.is_empty() {
+                    "-".to_string()
+                } else {
+                    doc.signals.join(",")
+                },
+                doc.stability.as_str().to_string(),
+                doc.readme.unwrap_or_else(|| "-".into()),
+                doc.description,
+            ]
+        })
+        .collect();
+    let header = [
+        "type",
+        "kind",
+        "signals",
+        "stability",
+        "readme",
+        "description",
+    ]
+    .map(String::from);
+    let widths: Vec<usize> = (0..5)
+        .map(|c| {
+            rows.iter()
+                .chain(std::iter::once(&header))
+                .map(|r| r[c].len())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // Written, not printed: `weir components | head` closes the pipe early, which ends
+    // the listing rather than panicking.
+    let mut out = std::io::stdout().lock();
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let written = writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:<w4$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4]
+        );
+        if written.is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Every component this build knows, with its README: `weir components` and the
+/// pipeline page list these.
+fn component_docs() -> Vec<weir_api::telemetry::ComponentDoc> {
+    let registry = weir_components::registry();
+    weir_components::readmes()
+        .into_iter()
+        .map(|(kind, info, readme)| {
             // A connector's signals are its (upstream -> downstream) pairs.
             let signals: Vec<String> = match registry.connector(info.type_name) {
                 Some(connector) if kind == Kind::Connector => connector
@@ -128,48 +203,17 @@ fn components() -> ExitCode {
                     .map(|s| s.as_str().to_string())
                     .collect(),
             };
-            let mut name = info.type_name.to_string();
-            if !info.aliases.is_empty() {
-                name = format!("{name} ({})", info.aliases.join(", "));
+            weir_api::telemetry::ComponentDoc {
+                kind,
+                type_name: info.type_name.to_string(),
+                aliases: info.aliases.iter().map(|a| a.to_string()).collect(),
+                signals,
+                stability: info.stability,
+                description: info.description.to_string(),
+                readme: Some(readme),
             }
-            [
-                name,
-                kind.as_str().to_string(),
-                if signals.is_empty() {
-                    "-".to_string()
-                } else {
-                    signals.join(",")
-                },
-                info.stability.as_str().to_string(),
-                info.description.to_string(),
-            ]
         })
-        .collect();
-    let header = ["type", "kind", "signals", "stability", "description"].map(String::from);
-    let widths: Vec<usize> = (0..4)
-        .map(|c| {
-            rows.iter()
-                .chain(std::iter::once(&header))
-                .map(|r| r[c].len())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in std::iter::once(&header).chain(rows.iter()) {
-        println!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        );
-    }
-    ExitCode::SUCCESS
+        .collect()
 }
 
 fn run(args: &ConfigArgs, shutdown_timeout: std::time::Duration) -> ExitCode {
@@ -191,6 +235,7 @@ fn run(args: &ConfigArgs, shutdown_timeout: std::time::Duration) -> ExitCode {
     runtime.block_on(async move {
         let registry = weir_components::registry();
         let telemetry = weir_api::telemetry::Telemetry::new();
+        telemetry.publish_component_docs(component_docs());
         tokio::spawn(logging::count_dropped_lines(
             log_writer.dropped(),
             telemetry.clone(),

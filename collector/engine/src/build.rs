@@ -37,6 +37,8 @@ use crate::pipeline::{Output, PipelineRuntime, Stage, CHANNEL_CAPACITY};
 struct Targets {
     senders: Vec<mpsc::Sender<weir_api::Batch>>,
     gates: Vec<Arc<dyn Admission>>,
+    /// A pipeline fed ends in a persistent queue: the receiver answers once on disk.
+    acknowledged: bool,
 }
 
 /// Everything `run` needs.
@@ -242,6 +244,14 @@ pub fn build(
         }
     }
 
+    // Pipelines that end in a persistent queue (directly or through connectors).
+    let persistent_exporters: BTreeSet<ComponentId> = exporters
+        .iter()
+        .filter(|(_, runtime)| runtime.is_persistent())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let persistent = crate::exporter::graph::persistent_pipelines(config, &persistent_exporters);
+
     // Pipelines, each with its own processors and outputs.
     let mut pipelines = Vec::new();
     let mut receiver_targets: BTreeMap<ComponentId, BTreeMap<Signal, Targets>> = BTreeMap::new();
@@ -303,6 +313,7 @@ pub fn build(
                 .or_default();
             targets.senders.push(tx.clone());
             targets.gates.extend(gates.iter().cloned());
+            targets.acknowledged |= persistent.contains(pipeline_id);
         }
         pipelines.push(PipelineRuntime {
             id: pipeline_id.clone(),
@@ -329,11 +340,19 @@ pub fn build(
         };
         match factory.build(ctx, section(config, Kind::Receiver, &id)) {
             Ok(receiver) => {
+                let acknowledged: Vec<Signal> = targets
+                    .iter()
+                    .filter(|(_, t)| t.acknowledged)
+                    .map(|(signal, _)| *signal)
+                    .collect();
                 let consumers = targets.into_iter().map(|(signal, targets)| {
                     let fanout = Fanout::new(targets.senders, targets.gates);
                     (signal, Arc::new(fanout) as Arc<dyn Consumer>)
                 });
-                let output = ReceiverOutput::new(id.clone(), telemetry.clone(), consumers);
+                let output = acknowledged.into_iter().fold(
+                    ReceiverOutput::new(id.clone(), telemetry.clone(), consumers),
+                    ReceiverOutput::acknowledging,
+                );
                 receivers.push((id, receiver, output));
             }
             Err(err) => errors.push(format!("receiver `{id}`: {err}")),
@@ -356,10 +375,34 @@ pub fn build(
             Err(err) => errors.push(format!("extension `{id}`: {err}")),
         }
     }
+    // Persistent queues get the storage their `sending_queue.storage` names.
+    for runtime in exporters.values_mut() {
+        let Some(name) = runtime.storage_name().map(str::to_string) else {
+            continue;
+        };
+        match extensions.iter().find(|(id, _)| id.to_string() == name) {
+            Some((_, extension)) => match extension.storage() {
+                Some(storage) => runtime.use_storage(storage),
+                None => errors.push(format!(
+                    "exporter `{}`: sending_queue.storage names `{name}`, which is not a \
+                     storage extension",
+                    runtime.id()
+                )),
+            },
+            None => errors.push(format!(
+                "exporter `{}`: sending_queue.storage names `{name}`, which is not an \
+                 enabled extension (declare it under `extensions` and list it in \
+                 `service.extensions`)",
+                runtime.id()
+            )),
+        }
+    }
 
     if !errors.is_empty() {
         return Err(errors);
     }
+    // The pipeline page's graph, served at `/` of the self-metrics and by `zpages`.
+    crate::page::publish(config, &telemetry);
     // No memory_limiter set the budget: memory is bounded by default all the same.
     if !telemetry.memory_budget().is_limited() {
         let (soft, hard) =

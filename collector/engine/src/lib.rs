@@ -12,6 +12,7 @@ mod catalog;
 mod connector;
 mod exporter;
 mod fanout;
+mod page;
 mod pipeline;
 mod ratelimit;
 mod run;

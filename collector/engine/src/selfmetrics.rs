@@ -1,5 +1,6 @@
 //! The self-metrics endpoint (`service.telemetry.metrics`, default 127.0.0.1:8888):
-//! `GET /metrics` in OpenMetrics text, as the Collector serves its own.
+//! `GET /metrics` in OpenMetrics text, as the Collector serves its own, and the live
+//! pipeline page: `/` and its JSON under `/api/v1/` (see `page`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ pub async fn start(
     let local = listener
         .local_addr()
         .map_err(|e| StartError(format!("service.telemetry.metrics: {e}")))?;
+    tracing::info!(address = %local, "the pipeline page is at http://{local}/");
     let service = hyper::service::service_fn(move |req| {
         let telemetry = telemetry.clone();
         async move { Ok::<_, Infallible>(respond(&req, &telemetry)) }
@@ -46,20 +48,25 @@ pub async fn start(
 }
 
 fn respond(req: &Request<Incoming>, telemetry: &Telemetry) -> Response<Full<Bytes>> {
-    let mut response = if req.uri().path() == "/metrics" {
-        let mut ok = Response::new(Full::new(Bytes::from(telemetry.encode())));
-        ok.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static(
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            ),
-        );
-        ok
+    let path = req.uri().path();
+    let (content_type, body) = if path == "/metrics" {
+        (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            telemetry.encode(),
+        )
+    } else if let Some(answer) = telemetry.pipeline_view().and_then(|view| view.get(path)) {
+        (answer.content_type, answer.body)
     } else {
-        Response::new(Full::new(Bytes::from_static(b"not found; try /metrics\n")))
-    };
-    if req.uri().path() != "/metrics" {
+        let mut response = Response::new(Full::new(Bytes::from_static(
+            b"not found; try / (the pipeline page) or /metrics\n",
+        )));
         *response.status_mut() = StatusCode::NOT_FOUND;
-    }
-    response
+        return response;
+    };
+    let mut ok = Response::new(Full::new(Bytes::from(body)));
+    ok.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    ok
 }

@@ -5,7 +5,8 @@
 //! Weir reports pipeline state through the `HealthState` the engine publishes instead.
 
 use serde::Deserialize;
-use weir_api::{ComponentProblem, Value};
+use weir_api::tls_server::TlsServerSettings;
+use weir_api::ComponentProblem;
 
 /// Where the health check listens by default: loopback only, as the Collector does
 /// since `component.UseLocalHostAsDefaultHost`.
@@ -22,8 +23,8 @@ pub struct HealthCheckConfig {
     pub response_body: Option<ResponseBody>,
     /// Accepted for compatibility; ignored (see the module docs).
     pub check_collector_pipeline: CheckCollectorPipeline,
-    /// The Collector's HTTP server TLS block: recognised so the error is clear.
-    pub tls: Option<Value>,
+    /// Server TLS (the Collector's `configtls.ServerConfig` keys); absent means plaintext.
+    pub tls: Option<TlsServerSettings>,
 }
 
 impl Default for HealthCheckConfig {
@@ -68,8 +69,8 @@ impl Default for CheckCollectorPipeline {
 }
 
 impl HealthCheckConfig {
-    /// The Collector's rules (`endpoint` set, `path` starting with `/`), plus TLS,
-    /// which Weir's health check does not serve yet.
+    /// The Collector's rules (`endpoint` set, `path` starting with `/`), plus the TLS
+    /// block's.
     pub fn validate(&self) -> Result<(), ComponentProblem> {
         let problem = |key: &str, message: &str| ComponentProblem {
             path: vec![key.into()],
@@ -85,11 +86,12 @@ impl HealthCheckConfig {
         if !self.path.starts_with('/') {
             return Err(problem("path", "path must start with /"));
         }
-        if self.tls.is_some() {
-            return Err(problem(
-                "tls",
-                "TLS is not supported by weir's health_check yet; serve it on loopback or behind a proxy",
-            ));
+        if let Some(problem) = self
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.problems().into_iter().next())
+        {
+            return Err(problem);
         }
         if self.check_collector_pipeline.exporter_failure_threshold == 0 {
             return Err(ComponentProblem {

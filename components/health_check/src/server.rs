@@ -10,11 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use weir_api::conn::ServerOptions;
+use weir_api::tls_server::ServerTls;
 use weir_api::{HealthState, RunningComponent, StartError};
 
 use crate::config::HealthCheckConfig;
@@ -25,12 +27,16 @@ use crate::TYPE_NAME;
 /// prober cannot hold shutdown open.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Probes are few: a flood of connections is closed rather than held.
+const MAX_CONNECTIONS: usize = 1024;
+
 /// A bound, not yet serving, health check listener.
 #[derive(Debug)]
 pub struct HealthServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     responder: Arc<Responder>,
+    tls: Option<ServerTls>,
 }
 
 impl HealthServer {
@@ -38,6 +44,12 @@ impl HealthServer {
     /// `health_check: cannot listen on 127.0.0.1:13133: Address already in use`.
     pub async fn bind(config: &HealthCheckConfig) -> Result<Self, StartError> {
         let endpoint = config.endpoint.trim();
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|tls| ServerTls::new(tls, &[b"http/1.1"]))
+            .transpose()
+            .map_err(|e| StartError(format!("{TYPE_NAME}: {e}")))?;
         let cannot_listen = |err: std::io::Error| {
             StartError(format!(
                 "{TYPE_NAME}: cannot listen on {endpoint}: {}",
@@ -53,6 +65,7 @@ impl HealthServer {
                 config.path.clone(),
                 config.response_body.clone(),
             )),
+            tls,
         })
     }
 
@@ -73,6 +86,7 @@ impl HealthServer {
                 listener,
                 local_addr,
                 responder,
+                tls,
             } = self;
             responder.observe(*health.borrow_and_update());
             let service = {
@@ -96,13 +110,15 @@ impl HealthServer {
                     }
                 }
             };
-            let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+            let options = ServerOptions {
+                tls,
+                max_connections: MAX_CONNECTIONS,
+                header_timeout: HEADER_READ_TIMEOUT,
+                ..ServerOptions::plain(TYPE_NAME)
+            };
             let serving =
-                weir_api::http::serve(listener, builder, service, shutdown.clone(), TYPE_NAME);
+                weir_api::http::serve_with(listener, builder, service, shutdown.clone(), options);
             tokio::join!(watching, serving);
             tracing::debug!(%local_addr, "health_check: stopped");
         })

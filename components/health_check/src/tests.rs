@@ -177,7 +177,61 @@ fn config_defaults_and_problems() {
     assert_eq!(problems[0].suggestion.as_deref(), Some("healthy"));
 
     let problems = factory().check(&yaml("tls:\n  cert_file: x"));
-    assert_eq!(problems[0].path, ["tls"]);
+    assert_eq!(problems[0].path, ["tls", "key_file"]);
 
     assert!(factory().info().signals.is_empty());
+}
+
+#[tokio::test]
+async fn serves_over_tls_with_certificates_made_here() {
+    let dir = std::env::temp_dir().join(format!("weir-health-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_file = dir.join("cert.pem");
+    let key_file = dir.join("key.pem");
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+
+    let running = serve(&format!(
+        "endpoint: 127.0.0.1:0\ntls: {{cert_file: '{}', key_file: '{}'}}",
+        cert_file.display(),
+        key_file.display()
+    ))
+    .await;
+    running.health.send(HealthState::Running).unwrap();
+
+    let client = weir_api::tls::TlsClientSettings {
+        ca_file: cert_file.display().to_string(),
+        ..Default::default()
+    };
+    let config = weir_api::tls::rustls_client_config(&client, true).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut stream = connector.connect(name, tcp).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+
+    // Plaintext to the TLS port gets no HTTP answer.
+    let mut plain = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = plain.read_to_end(&mut raw).await;
+    assert!(!String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200"));
+
+    running.shutdown.cancel();
+    running.task.await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -45,6 +45,9 @@ pub struct Config {
     #[serde(with = "weir_api::duration")]
     pub timeout: Duration,
     pub tls: weir_api::tls::TlsClientSettings,
+    /// An authenticator extension whose headers are set on every push (a plaintext
+    /// endpoint is allowed, as in the Collector, with a warning).
+    pub auth: Option<weir_api::auth::AuthSettings>,
     pub retry_on_failure: RetrySettings,
     pub sending_queue: QueueSettings,
     #[serde(with = "weir_api::duration::option")]
@@ -73,6 +76,7 @@ impl Default for Config {
             headers: BTreeMap::new(),
             timeout: Duration::from_secs(30),
             tls: Default::default(),
+            auth: None,
             retry_on_failure: RetrySettings::default(),
             sending_queue: QueueSettings::default(),
             idle_conn_timeout: Some(Duration::from_secs(90)),
@@ -290,6 +294,9 @@ impl weir_api::config::Validate for Config {
             }
         }
         problems.extend(self.tls.problems("use an http:// endpoint"));
+        if let Some(auth) = &self.auth {
+            problems.extend(auth.problems());
+        }
         problems
     }
 }

@@ -73,6 +73,8 @@ struct Shared {
     /// Content type, user agent and the configured headers (a configured
     /// `X-Scope-OrgID` is left out: it is the static tenant, set per push).
     headers: HeaderMap,
+    /// The authenticator's headers, set on every push.
+    auth: weir_api::auth::ClientAuth,
     counters: Counters,
 }
 
@@ -122,6 +124,16 @@ impl LokiExporter {
                 client: client.build(connector),
                 uri,
                 headers: headers(config)?,
+                auth: {
+                    let auth = weir_api::auth::ClientAuth::new(config.auth.as_ref(), telemetry);
+                    if auth.is_set() && !https {
+                        tracing::warn!(
+                            "loki exporter: auth is set on a plaintext http:// endpoint: the \
+                             credentials travel in clear text; use https://"
+                        );
+                    }
+                    auth
+                },
                 counters: Counters::new(telemetry, id),
             }),
             settings: Settings::new(config),
@@ -218,6 +230,13 @@ async fn post(shared: &Shared, push: &Push) -> Answer {
         }
     };
     *request.headers_mut() = shared.headers.clone();
+    if let Err(e) = shared.auth.apply(request.headers_mut()) {
+        return Answer::Refused {
+            rejected: push.entries,
+            out_of_order: false,
+            message: format!("auth: {e}"),
+        };
+    }
     if !push.tenant.is_empty() {
         match HeaderValue::from_str(&push.tenant) {
             Ok(value) => {
@@ -362,6 +381,10 @@ impl LokiExporter {
 
 #[async_trait]
 impl Exporter for LokiExporter {
+    async fn start(&self) -> Result<(), weir_api::StartError> {
+        self.shared.auth.start()
+    }
+
     fn prepare(&self, batch: Batch) -> Result<Box<dyn ExportRequest>, ExportError> {
         Ok(Box::new(self.prepare_request(&batch)?))
     }

@@ -34,9 +34,9 @@ pub struct Config {
     pub balancer_name: String,
     /// Overrides the `:authority` pseudo-header (virtual hosting behind a proxy).
     pub authority: String,
-    /// Authenticator extensions are not implemented; naming one is refused rather than
-    /// silently sending unauthenticated data.
-    pub auth: Option<Auth>,
+    /// An authenticator extension (`bearertokenauth`, `basicauth`) whose credentials are
+    /// sent as metadata on every call; only over TLS, as the Collector's gRPC client.
+    pub auth: Option<weir_api::auth::AuthSettings>,
     /// Accepted for compatibility; tonic sizes its buffers itself.
     pub read_buffer_size: Option<usize>,
     /// Accepted for compatibility; tonic sizes its buffers itself.
@@ -116,13 +116,6 @@ impl Default for Keepalive {
     }
 }
 
-/// `auth`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Auth {
-    pub authenticator: String,
-}
-
 /// Where and how to connect, derived from `endpoint` and `tls.insecure`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -170,14 +163,20 @@ impl Config {
             ));
         }
         if let Some(auth) = &self.auth {
-            problems.push(problem(
-                &["auth", "authenticator"],
-                format!(
-                    "authenticator extensions (`{}`) are not supported by Weir yet; send a static \
-                     token with `headers` instead",
-                    auth.authenticator
-                ),
-            ));
+            problems.extend(auth.problems());
+            // grpc-go refuses per-RPC credentials that require transport security on a
+            // plaintext connection, and the authenticators require it: the Collector's
+            // exporter fails every export. Weir says so before starting.
+            if self.target().is_ok_and(|target| !target.tls) {
+                problems.push(problem(
+                    &["auth", "authenticator"],
+                    format!(
+                        "`{}` sends credentials, which the otlp exporter sends only over TLS (as \
+                         the Collector does): use an https:// endpoint or remove tls.insecure",
+                        auth.authenticator
+                    ),
+                ));
+            }
         }
         problems.extend(self.tls.problems("use `tls.insecure: true`"));
         problems
@@ -217,8 +216,11 @@ impl Config {
             return Err(format!("`{endpoint}` has no host"));
         }
         if parsed.port_u16().is_none() && !has_scheme {
+            // `collector:` has an empty port: the suggestion is `collector:4317`, not
+            // `collector::4317`.
+            let host = authority.strip_suffix(':').unwrap_or(authority);
             return Err(format!(
-                "`{endpoint}` has no port; write host:port, e.g. `{authority}:4317`"
+                "`{endpoint}` has no port; write host:port, e.g. `{host}:4317`"
             ));
         }
         let scheme = if tls { "https" } else { "http" };
@@ -284,6 +286,10 @@ mod tests {
             }
         );
         assert!(t("endpoint: a").unwrap_err().contains("no port"));
+        // An empty port: one colon in the suggestion.
+        assert!(t("endpoint: '127.0.0.1:'")
+            .unwrap_err()
+            .ends_with("e.g. `127.0.0.1:4317`"));
         assert!(t("endpoint: dns:///a:1")
             .unwrap_err()
             .contains("not supported"));
@@ -309,14 +315,19 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_settings_are_refused_by_path() {
+    fn auth_needs_tls_and_tls_keys_are_checked() {
         let c = config(
-            "{endpoint: 'a:1', auth: {authenticator: oauth2client}, tls: {insecure_skip_verify: true, cert_file: c}}",
+            "{endpoint: 'http://a:1', auth: {authenticator: bearertokenauth}, tls: {insecure_skip_verify: true, cert_file: c}}",
         );
-        let paths: Vec<Vec<String>> = c.semantic_problems().into_iter().map(|p| p.path).collect();
+        let problems = c.semantic_problems();
+        let paths: Vec<Vec<String>> = problems.iter().map(|p| p.path.clone()).collect();
         assert!(paths.contains(&vec!["auth".into(), "authenticator".into()]));
-        assert!(paths.contains(&vec!["tls".into(), "insecure_skip_verify".into()]));
+        assert!(problems.iter().any(|p| p.message.contains("only over TLS")));
         assert!(paths.contains(&vec!["tls".into(), "key_file".into()]));
+        let over_tls = config(
+            "{endpoint: 'https://a:1', auth: {authenticator: bearertokenauth}, tls: {insecure_skip_verify: true}}",
+        );
+        assert!(over_tls.semantic_problems().is_empty());
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub struct OtlpGrpcExporter {
 /// What the exporter and its prepared requests share.
 struct Shared {
     endpoint: Endpoint,
+    /// The TLS connector, for an endpoint that uses TLS.
+    tls: Option<crate::tls::TlsConnector>,
+    /// The authenticator's headers, added to every call.
+    auth: weir_api::auth::ClientAuth,
     channel: OnceLock<Channel>,
     metadata: MetadataMap,
     timeout: Duration,
@@ -63,14 +67,25 @@ struct Shared {
 impl OtlpGrpcExporter {
     /// Prepares the connection settings; nothing is connected or spawned yet.
     pub fn new(config: &Config) -> Result<Self, String> {
+        Self::with_auth(config, weir_api::auth::ClientAuth::default())
+    }
+
+    /// [`OtlpGrpcExporter::new`] with the `auth` resolved from the exporter's build
+    /// context (`ClientAuth::default()` sends no credentials).
+    pub fn with_auth(config: &Config, auth: weir_api::auth::ClientAuth) -> Result<Self, String> {
         let target = config.target()?;
+        // tonic would run its own TLS for https://; the connector does it instead.
+        let uri = match target.uri.strip_prefix("https://") {
+            Some(rest) => format!("http://{rest}"),
+            None => target.uri.clone(),
+        };
         let user_agent = format!(
             "Weir/{} ({}/{})",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::env::consts::ARCH
         );
-        let mut endpoint = Endpoint::from_shared(target.uri.clone())
+        let mut endpoint = Endpoint::from_shared(uri)
             .map_err(|e| format!("endpoint `{}`: {e}", config.endpoint))?
             .user_agent(user_agent)
             .map_err(|e| format!("user agent: {e}"))?;
@@ -87,19 +102,20 @@ impl OtlpGrpcExporter {
             endpoint = endpoint.keep_alive_while_idle(keepalive.permit_without_stream);
         }
         if !config.authority.is_empty() {
-            let scheme = if target.tls { "https" } else { "http" };
-            let origin = format!("{scheme}://{}", config.authority)
+            let origin = format!("http://{}", config.authority)
                 .parse()
                 .map_err(|e| format!("authority `{}`: {e}", config.authority))?;
             endpoint = endpoint.origin(origin);
         }
-        if target.tls {
-            let tls = crate::tls::client_config(&config.tls)?;
-            endpoint = endpoint.tls_config(tls).map_err(|e| format!("tls: {e}"))?;
-        }
+        let tls = target
+            .tls
+            .then(|| crate::tls::connector(&config.tls, config.timeout))
+            .transpose()?;
         Ok(Self {
             shared: Arc::new(Shared {
                 endpoint,
+                tls,
+                auth,
                 channel: OnceLock::new(),
                 metadata: crate::metadata::build(&config.headers)?,
                 timeout: config.timeout,
@@ -115,17 +131,28 @@ impl Shared {
     /// the runtime (in `start` or the first send), never in `build` or `prepare`.
     fn channel(&self) -> Channel {
         self.channel
-            .get_or_init(|| self.endpoint.connect_lazy())
+            .get_or_init(|| match &self.tls {
+                Some(tls) => self.endpoint.connect_with_connector_lazy(tls.clone()),
+                None => self.endpoint.connect_lazy(),
+            })
             .clone()
     }
 
-    fn request<T>(&self, message: T) -> Request<T> {
+    fn request<T>(&self, message: T) -> Result<Request<T>, tonic::Status> {
         let mut request = Request::new(message);
-        *request.metadata_mut() = self.metadata.clone();
+        *request.metadata_mut() = if self.auth.is_set() {
+            let mut headers = self.metadata.clone().into_headers();
+            self.auth
+                .apply(&mut headers)
+                .map_err(tonic::Status::unauthenticated)?;
+            MetadataMap::from_headers(headers)
+        } else {
+            self.metadata.clone()
+        };
         if !self.timeout.is_zero() {
             request.set_timeout(self.timeout);
         }
-        request
+        Ok(request)
     }
 
     fn failed(&self, status: &tonic::Status) -> ExportError {
@@ -199,6 +226,7 @@ fn frame(
 #[async_trait]
 impl Exporter for OtlpGrpcExporter {
     async fn start(&self) -> Result<(), StartError> {
+        self.shared.auth.start()?;
         self.shared.channel();
         Ok(())
     }
@@ -263,7 +291,7 @@ impl GrpcRequest {
         // The message is a placeholder: `Framed` sends the prepared frame instead.
         let response = grpc
             .unary(
-                self.shared.request(Bytes::new()),
+                self.shared.request(Bytes::new())?,
                 PathAndQuery::from_static(path),
                 RawCodec,
             )

@@ -15,14 +15,19 @@
 //! `present` instead of plain `Option`: serde reads a YAML null as `None`.
 //!
 //! Keys the Collector has but Weir does not act on yet (buffer sizes, keepalive
-//! enforcement, HTTP timeouts) are accepted so existing configs load; the README lists
-//! them. Keys that would change security (`tls`, `auth`) are refused by `check`
-//! rather than silently ignored.
+//! enforcement, some HTTP timeouts) are accepted so existing configs load; the README
+//! lists them. `tls` (the Collector's `configtls.ServerConfig`, see
+//! `weir_api::tls_server`) and `auth` (`{authenticator: NAME}`, see `weir_api::auth`)
+//! are served. `max_connections` is Weir's own key: the connection limit of each
+//! protocol's server (default 4096, 0 for none).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use weir_api::auth::AuthSettings;
 use weir_api::config::problem;
+use weir_api::conn::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+use weir_api::tls_server::TlsServerSettings;
 use weir_api::{ComponentProblem, Value};
 
 /// The Collector's gRPC default when `max_recv_msg_size_mib` is 0 or unset.
@@ -73,10 +78,12 @@ pub struct GrpcConfig {
     pub read_buffer_size: Option<u64>,
     /// Accepted for compatibility, not used.
     pub write_buffer_size: Option<u64>,
-    /// Refused by `check`: TLS is not implemented yet.
-    pub tls: Option<Value>,
-    /// Refused by `check`: authenticators are not implemented yet.
-    pub auth: Option<Value>,
+    /// Server TLS; absent means plaintext.
+    pub tls: Option<TlsServerSettings>,
+    /// The authenticator extension every call must satisfy.
+    pub auth: Option<AuthSettings>,
+    /// Open connections at most (Weir's key); 0 means no limit.
+    pub max_connections: usize,
 }
 
 impl Default for GrpcConfig {
@@ -92,6 +99,7 @@ impl Default for GrpcConfig {
             write_buffer_size: None,
             tls: None,
             auth: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -148,7 +156,8 @@ pub struct HttpConfig {
     /// Accepted for compatibility, not used yet.
     #[serde(with = "weir_api::duration::option")]
     pub read_timeout: Option<Duration>,
-    /// Accepted for compatibility, not used yet.
+    /// How long a client has to send a request head (and a new connection its first
+    /// bytes and TLS handshake); default 1 minute, as in the Collector.
     #[serde(with = "weir_api::duration::option")]
     pub read_header_timeout: Option<Duration>,
     /// Accepted for compatibility, not used yet.
@@ -157,10 +166,12 @@ pub struct HttpConfig {
     /// Accepted for compatibility, not used yet.
     #[serde(with = "weir_api::duration::option")]
     pub idle_timeout: Option<Duration>,
-    /// Refused by `check`: TLS is not implemented yet.
-    pub tls: Option<Value>,
-    /// Refused by `check`: authenticators are not implemented yet.
-    pub auth: Option<Value>,
+    /// Server TLS; absent means plaintext.
+    pub tls: Option<TlsServerSettings>,
+    /// The authenticator extension every request must satisfy.
+    pub auth: Option<AuthSettings>,
+    /// Open connections at most (Weir's key); 0 means no limit.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -179,11 +190,19 @@ impl Default for HttpConfig {
             idle_timeout: None,
             tls: None,
             auth: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
 
 impl HttpConfig {
+    /// `read_header_timeout`, or the default when unset or 0.
+    pub fn header_timeout(&self) -> Duration {
+        self.read_header_timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_HEADER_TIMEOUT)
+    }
+
     pub fn max_request_body_size(&self) -> usize {
         let bytes = match self.max_request_body_size {
             0 => DEFAULT_MAX_REQUEST_BODY_SIZE,
@@ -239,12 +258,7 @@ fn semantic_problems(config: &Config) -> Vec<ComponentProblem> {
                 ),
             ));
         }
-        unsupported(
-            &mut problems,
-            "grpc",
-            grpc.tls.is_some(),
-            grpc.auth.is_some(),
-        );
+        security(&mut problems, "grpc", grpc.tls.as_ref(), grpc.auth.as_ref());
     }
     if let Some(http) = &protocols.http {
         if let Err(message) = crate::endpoint::validate(&http.endpoint) {
@@ -270,29 +284,28 @@ fn semantic_problems(config: &Config) -> Vec<ComponentProblem> {
                 "traces_url_path, metrics_url_path and logs_url_path must differ",
             ));
         }
-        unsupported(
-            &mut problems,
-            "http",
-            http.tls.is_some(),
-            http.auth.is_some(),
-        );
+        security(&mut problems, "http", http.tls.as_ref(), http.auth.as_ref());
     }
     problems
 }
 
-fn unsupported(problems: &mut Vec<ComponentProblem>, protocol: &str, tls: bool, auth: bool) {
-    if tls {
-        problems.push(problem(
-            &["protocols", protocol, "tls"],
-            "TLS is not supported by Weir's otlp receiver yet; terminate TLS in front of Weir \
-             (a sidecar proxy or load balancer) and remove this key",
-        ));
-    }
-    if auth {
-        problems.push(problem(
-            &["protocols", protocol, "auth"],
-            "authenticators are not supported by Weir yet; remove this key",
-        ));
+/// The `tls` and `auth` problems of one protocol, with their full paths.
+fn security(
+    problems: &mut Vec<ComponentProblem>,
+    protocol: &str,
+    tls: Option<&TlsServerSettings>,
+    auth: Option<&AuthSettings>,
+) {
+    let nested = tls
+        .map(TlsServerSettings::problems)
+        .unwrap_or_default()
+        .into_iter()
+        .chain(auth.map(AuthSettings::problems).unwrap_or_default());
+    for mut nested in nested {
+        let mut path = vec!["protocols".to_string(), protocol.to_string()];
+        path.append(&mut nested.path);
+        nested.path = path;
+        problems.push(nested);
     }
 }
 
@@ -341,13 +354,38 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_refused_clearly() {
+    fn tls_and_auth_problems_name_the_full_path() {
         let problems = parse(&yaml(
-            "protocols:\n  http:\n    tls:\n      cert_file: a.pem\n",
+            "protocols:\n  http:\n    tls:\n      cert_file: a.pem\n  grpc:\n    auth: {}\n    tls: {cert_file: a.pem, key_file: b.pem, min_version: '1.1'}\n",
         ))
         .unwrap_err();
-        assert_eq!(problems[0].path, ["protocols", "http", "tls"]);
-        assert!(problems[0].message.contains("TLS is not supported"));
+        let paths: Vec<_> = problems.iter().map(|p| p.path.join(".")).collect();
+        assert_eq!(
+            paths,
+            [
+                "protocols.grpc.tls.min_version",
+                "protocols.grpc.auth.authenticator",
+                "protocols.http.tls.key_file"
+            ]
+        );
+    }
+
+    #[test]
+    fn security_keys_and_limits_parse() {
+        let config = parse(&yaml(
+            "protocols:\n  grpc:\n    tls: {cert_file: c.pem, key_file: k.pem, client_ca_file: ca.pem, reload_interval: 1h}\n    auth: {authenticator: bearertokenauth}\n  http:\n    max_connections: 10\n    read_header_timeout: 2s\n",
+        ))
+        .unwrap();
+        let grpc = config.protocols.grpc.unwrap();
+        assert_eq!(grpc.max_connections, 4096);
+        assert_eq!(grpc.auth.unwrap().authenticator, "bearertokenauth");
+        let tls = grpc.tls.unwrap();
+        assert_eq!(tls.client_ca_file, "ca.pem");
+        assert_eq!(tls.reload_interval, Some(Duration::from_secs(3600)));
+        let http = config.protocols.http.unwrap();
+        assert_eq!(http.max_connections, 10);
+        assert_eq!(http.header_timeout(), Duration::from_secs(2));
+        assert!(http.tls.is_none());
     }
 
     #[test]

@@ -10,12 +10,15 @@
 //! - [`config`]: the Collector-shaped configuration and its checks.
 //! - `grpc_server`: the three OTLP services on tonic, decoding and refusing in Weir's code.
 //! - `http_server`: routing, body limits, decompression, CORS and the status codes of OTLP/HTTP.
+//! - `security`: TLS, the authenticator and connection limits of each protocol's server,
+//!   resolved at start.
 
 pub mod config;
 mod endpoint;
 mod grpc_server;
 mod http_server;
 mod metadata;
+mod security;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

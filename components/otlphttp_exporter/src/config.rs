@@ -58,8 +58,10 @@ pub struct Config {
     pub http2_ping_timeout: Option<Duration>,
     /// Refused when set: proxies are not implemented.
     pub proxy_url: String,
-    /// Refused when set: authenticator extensions are not implemented.
-    pub auth: Option<Auth>,
+    /// An authenticator extension (`bearertokenauth`, `basicauth`) whose headers are
+    /// set on every request. Over `http://` the credentials travel in clear text: as
+    /// in the Collector this is allowed, and Weir logs a warning at start.
+    pub auth: Option<weir_api::auth::AuthSettings>,
 }
 
 impl Default for Config {
@@ -150,13 +152,6 @@ pub struct CompressionParams {
 /// `tls`: the shared client settings (see `weir_api::tls`). For HTTP the URL's scheme
 /// decides whether TLS is used; `insecure` is accepted and has no effect.
 pub type TlsSettings = weir_api::tls::TlsClientSettings;
-
-/// `auth`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Auth {
-    pub authenticator: String,
-}
 
 impl Config {
     /// The URL for one signal: its own `*_endpoint`, else `endpoint` + `/v1/<signal>`
@@ -256,14 +251,7 @@ impl Config {
             ));
         }
         if let Some(auth) = &self.auth {
-            problems.push(problem(
-                &["auth", "authenticator"],
-                format!(
-                    "authenticator extensions (`{}`) are not supported by Weir yet; send a static \
-                     token with `headers` instead",
-                    auth.authenticator
-                ),
-            ));
+            problems.extend(auth.problems());
         }
         problems.extend(self.tls.problems("use an http:// endpoint"));
         problems
@@ -350,7 +338,7 @@ mod tests {
 
     #[test]
     fn unimplemented_settings_are_refused_by_path() {
-        let c = config("{endpoint: 'http://a', proxy_url: 'http://p', auth: {authenticator: x}, tls: {insecure_skip_verify: true}, compression_params: {level: 12}}");
+        let c = config("{endpoint: 'http://a', proxy_url: 'http://p', auth: {authenticator: ''}, tls: {insecure_skip_verify: true, insecure: true}, compression_params: {level: 12}}");
         let paths: Vec<_> = c
             .semantic_problems()
             .into_iter()
@@ -361,8 +349,7 @@ mod tests {
             [
                 "compression_params.level",
                 "proxy_url",
-                "auth.authenticator",
-                "tls.insecure_skip_verify"
+                "auth.authenticator"
             ]
         );
     }

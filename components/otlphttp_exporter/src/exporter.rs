@@ -36,6 +36,8 @@ struct Shared {
     client: HttpClient,
     /// Content type, encoding, user agent and the configured headers.
     headers: HeaderMap,
+    /// The authenticator's headers, set on every request.
+    auth: weir_api::auth::ClientAuth,
 }
 
 pub struct OtlpHttpExporter {
@@ -50,6 +52,18 @@ pub struct OtlpHttpExporter {
 impl OtlpHttpExporter {
     /// Builds the client; nothing is connected or spawned yet.
     pub fn new(config: &Config) -> Result<Self, String> {
+        Self::with_auth(config, weir_api::auth::ClientAuth::default())
+    }
+
+    /// [`OtlpHttpExporter::new`] with the `auth` resolved from the exporter's build
+    /// context.
+    pub fn with_auth(config: &Config, auth: weir_api::auth::ClientAuth) -> Result<Self, String> {
+        if auth.is_set() && !config.uses_tls() {
+            tracing::warn!(
+                "otlphttp exporter: auth is set on a plaintext http:// endpoint: the \
+                 credentials travel in clear text; use https://"
+            );
+        }
         let tls = weir_api::tls::rustls_client_config(&config.tls, config.uses_tls())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -82,6 +96,7 @@ impl OtlpHttpExporter {
             shared: Arc::new(Shared {
                 client: client.build(connector),
                 headers: headers(config)?,
+                auth,
             }),
             urls: Signal::ALL.map(|signal| config.signal_url(signal)),
             encoding: config.encoding,
@@ -165,7 +180,12 @@ async fn read_body(mut body: hyper::body::Incoming, limit: usize) -> Vec<u8> {
     out
 }
 
+#[async_trait]
 impl Exporter for OtlpHttpExporter {
+    async fn start(&self) -> Result<(), weir_api::StartError> {
+        self.shared.auth.start()
+    }
+
     fn prepare(&self, batch: Batch) -> Result<Box<dyn ExportRequest>, ExportError> {
         let signal = batch.signal();
         let items = batch.item_count();
@@ -225,6 +245,10 @@ impl ExportRequest for HttpRequest {
             .body(Full::new(body.clone()))
             .map_err(|e| ExportError::permanent(format!("building the request to {url}: {e}")))?;
         *request.headers_mut() = self.shared.headers.clone();
+        self.shared
+            .auth
+            .apply(request.headers_mut())
+            .map_err(|e| ExportError::permanent(format!("auth: {e}")))?;
 
         let response = self
             .shared

@@ -45,9 +45,10 @@ impl ExporterFactory for OtlpHttpExporterFactory {
         weir_api::config::check_valid::<Config>(config)
     }
 
-    fn build(&self, _ctx: BuildContext, config: &Value) -> Result<BuiltExporter, BuildError> {
+    fn build(&self, ctx: BuildContext, config: &Value) -> Result<BuiltExporter, BuildError> {
         let config: Config = weir_api::config::parse_valid(config)?;
-        let exporter = OtlpHttpExporter::new(&config).map_err(BuildError)?;
+        let auth = weir_api::auth::ClientAuth::new(config.auth.as_ref(), &ctx.telemetry);
+        let exporter = OtlpHttpExporter::with_auth(&config, auth).map_err(BuildError)?;
         Ok(BuiltExporter {
             exporter: Arc::new(exporter),
             settings: ExporterSettings {

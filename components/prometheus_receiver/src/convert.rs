@@ -93,7 +93,9 @@ enum Kind {
     Summary,
 }
 
-/// What a stale marker needs to be written after its series is gone.
+/// What a stale marker needs to be written after its series is gone: enough for the
+/// marker point to expand into every series the live point did (each bucket bound, each
+/// quantile, `_sum`), since a consumer writes a stale marker per series it produces.
 #[derive(Debug)]
 struct StaleTemplate {
     job: String,
@@ -101,6 +103,54 @@ struct StaleTemplate {
     metric: String,
     kind: Kind,
     attributes: AttributeList,
+    shape: Shape,
+}
+
+/// The series a histogram or summary point expands into, beyond its `_count`.
+#[derive(Debug, Default, PartialEq)]
+struct Shape {
+    /// Finite bucket bounds (histograms) or quantiles (summaries), ascending.
+    bounds: Vec<f64>,
+    /// Whether the point has a `_sum` (summaries always write one).
+    has_sum: bool,
+}
+
+impl Shape {
+    fn of(acc: &Acc) -> Self {
+        let mut bounds: Vec<f64> = match acc {
+            Acc::Number(_) => return Self::default(),
+            Acc::Histogram(h) => h
+                .buckets
+                .iter()
+                .map(|b| b.0)
+                .filter(|le| le.is_finite())
+                .collect(),
+            Acc::Summary(s) => s.quantiles.iter().map(|q| q.0).collect(),
+        };
+        bounds.sort_by(f64::total_cmp);
+        bounds.dedup();
+        let has_sum = match acc {
+            Acc::Histogram(h) => h.sum.is_some(),
+            _ => true,
+        };
+        Self { bounds, has_sum }
+    }
+
+    /// Whether `acc` has this shape, without allocating (the usual case: unchanged).
+    fn matches(&self, acc: &Acc) -> bool {
+        let contains = |v: f64| self.bounds.binary_search_by(|b| b.total_cmp(&v)).is_ok();
+        match acc {
+            Acc::Number(_) => self.bounds.is_empty(),
+            Acc::Histogram(h) => {
+                h.sum.is_some() == self.has_sum
+                    && h.buckets.iter().filter(|b| b.0.is_finite()).count() == self.bounds.len()
+                    && h.buckets.iter().all(|b| !b.0.is_finite() || contains(b.0))
+            }
+            Acc::Summary(s) => {
+                s.quantiles.len() == self.bounds.len() && s.quantiles.iter().all(|q| contains(q.0))
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -478,21 +528,29 @@ impl<'a> ScrapeBuilder<'a> {
                     seen.insert(id);
                     let value = point.acc.monotonic_value();
                     let entry = memory.series.entry(id);
+                    let template = || {
+                        Arc::new(StaleTemplate {
+                            job: resource.job.clone(),
+                            instance: resource.instance.clone(),
+                            metric: metric.name.clone(),
+                            kind: metric.kind,
+                            attributes: point.attributes.clone(),
+                            shape: Shape::of(&point.acc),
+                        })
+                    };
                     let state = entry.or_insert_with(|| {
                         self.counts.series_added += 1;
                         SeriesMemory {
                             start_ns: point.time_ns.min(now),
                             last_value: value,
                             last_time_ns: point.time_ns,
-                            template: Arc::new(StaleTemplate {
-                                job: resource.job.clone(),
-                                instance: resource.instance.clone(),
-                                metric: metric.name.clone(),
-                                kind: metric.kind,
-                                attributes: point.attributes.clone(),
-                            }),
+                            template: template(),
                         }
                     });
+                    if !state.template.shape.matches(&point.acc) {
+                        // Buckets or quantiles changed: the marker covers the new set.
+                        state.template = template();
+                    }
                     if value < state.last_value {
                         // A counter reset: the new run started after the previous scrape.
                         state.start_ns = state.last_time_ns;
@@ -606,8 +664,8 @@ impl ResourceAcc {
 struct OutResource {
     attributes: AttributeList,
     metrics: Vec<MetricAcc>,
-    /// Series that vanished, for stale markers.
-    stale: Vec<Arc<StaleTemplate>>,
+    /// Series that vanished, for stale markers, with their start times.
+    stale: Vec<(Arc<StaleTemplate>, u64)>,
     /// Whether the synthetic series (`up`, ...) go here: the target's own resource.
     synthetic: bool,
 }
@@ -722,8 +780,8 @@ fn build(
         for metric in resource.metrics {
             scope.push(metric.into_builder());
         }
-        for template in &resource.stale {
-            scope.push(stale_metric(template, now_ns));
+        for (template, start_ns) in &resource.stale {
+            scope.push(stale_metric(template, *start_ns, now_ns));
         }
         if resource.synthetic {
             push_synthetic(&mut scope, target, options, now_ns, synthetic);
@@ -844,14 +902,19 @@ fn collect_stale_markers(
         };
         let t = series.template;
         let index = find_resource(out, target, &t.job, &t.instance);
-        out[index].stale.push(t);
+        out[index].stale.push((t, series.start_ns));
     }
 }
 
-/// A stale marker for a vanished series.
-fn stale_metric(t: &StaleTemplate, now_ns: u64) -> MetricBuilder {
+/// A stale marker for a vanished series: a point flagged no-recorded-value with the
+/// series' start time (for `_created`) and, for histograms and summaries, the bucket
+/// bounds, quantiles and sum the live point had, so that every series it expanded into
+/// (each `_bucket`, each quantile, `_sum`, `_count`, `_created`) gets its marker. Values
+/// are Prometheus' stale NaN where a float is carried.
+fn stale_metric(t: &StaleTemplate, start_ns: u64, now_ns: u64) -> MetricBuilder {
     let attributes = t.attributes.clone();
     let name = t.metric.clone();
+    let stale = f64::from_bits(STALE_NAN);
     match t.kind {
         Kind::Gauge => {
             let mut metric = MetricBuilder::gauge(name);
@@ -860,14 +923,18 @@ fn stale_metric(t: &StaleTemplate, now_ns: u64) -> MetricBuilder {
         }
         Kind::Counter => {
             let mut metric = MetricBuilder::sum(name, Temporality::Cumulative, true);
-            metric.push_number(stale_number(attributes, now_ns));
+            metric.push_number(stale_number(attributes, now_ns).start_time(start_ns));
             metric
         }
         Kind::Histogram => {
             let mut metric = MetricBuilder::histogram(name, Temporality::Cumulative);
+            let bounds = t.shape.bounds.clone();
+            let counts = vec![0; bounds.len() + 1];
+            let sum = t.shape.has_sum.then_some(stale);
             metric.push_histogram(
-                HistogramPoint::new(0, None, Vec::new(), Vec::new())
+                HistogramPoint::new(0, sum, bounds, counts)
                     .attribute_list(attributes)
+                    .start_time(start_ns)
                     .time(now_ns)
                     .flags(FLAG_NO_RECORDED_VALUE),
             );
@@ -875,9 +942,11 @@ fn stale_metric(t: &StaleTemplate, now_ns: u64) -> MetricBuilder {
         }
         Kind::Summary => {
             let mut metric = MetricBuilder::summary(name);
+            let quantiles = t.shape.bounds.iter().map(|q| (*q, stale));
             metric.push_summary(
-                SummaryPoint::new(0, 0.0, [])
+                SummaryPoint::new(0, stale, quantiles)
                     .attribute_list(attributes)
+                    .start_time(start_ns)
                     .time(now_ns)
                     .flags(FLAG_NO_RECORDED_VALUE),
             );

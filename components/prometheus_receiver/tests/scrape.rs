@@ -80,15 +80,18 @@ async fn serve() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let hits = Arc::new(AtomicUsize::new(0));
+    let flaky_hits = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let hits = hits.clone();
+            let flaky_hits = flaky_hits.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                     let hits = hits.clone();
+                    let flaky_hits = flaky_hits.clone();
                     async move {
                         let accept = request
                             .headers()
@@ -129,6 +132,14 @@ async fn serve() -> SocketAddr {
                                 let n = hits.fetch_add(1, Ordering::SeqCst);
                                 let body = if n == 0 { "a 1\nb 2\n" } else { "a 1\n" };
                                 builder.body(Full::<Bytes>::from(body))
+                            }
+                            "/flaky" => {
+                                // Serves TEXT once, then answers 503 for good.
+                                if flaky_hits.fetch_add(1, Ordering::SeqCst) == 0 {
+                                    builder.body(Full::<Bytes>::from(TEXT))
+                                } else {
+                                    builder.status(503).body(Full::<Bytes>::from("down"))
+                                }
                             }
                             _ => builder.status(404).body(Full::<Bytes>::from("")),
                         };
@@ -410,6 +421,75 @@ async fn vanished_series_get_stale_markers() {
     };
     assert_eq!(v.to_bits(), 0x7ff0_0000_0000_0002);
     assert_eq!(gauge_value(&second["a"]), 1.0);
+}
+
+fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == 0x7ff0_0000_0000_0002
+}
+
+/// Issue 13: a target that starts failing gets a stale marker for every series it had:
+/// the histogram's marker keeps its bucket bounds and sum, the summary's its quantiles,
+/// so a consumer can mark each `_bucket`, `_sum` and quantile series, not only `_count`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_target_gets_stale_markers_for_every_series() {
+    let address = serve().await;
+    let mut running = start(&format!(
+        "config:\n  scrape_configs:\n{}",
+        job("flaky", address, "/flaky", "")
+    ))
+    .await;
+    let first = metrics(&running.next_for_job("flaky").await);
+    assert_eq!(gauge_value(&first["up"]), 1.0);
+    let resources = running.next_for_job("flaky").await;
+    let second = metrics(&resources);
+    running.stop().await;
+    assert_eq!(gauge_value(&second["up"]), 0.0);
+
+    let Some(Data::Histogram(h)) = &second["latency"].data else {
+        panic!("latency: {:?}", second["latency"])
+    };
+    let p = &h.data_points[0];
+    assert_eq!(p.flags & 1, 1);
+    assert_eq!(
+        p.explicit_bounds,
+        vec![0.1, 1.0],
+        "the bounds the live point had"
+    );
+    assert_eq!(p.bucket_counts.len(), 3);
+    assert!(p.sum.is_some_and(is_stale_nan), "{:?}", p.sum);
+
+    let Some(Data::Summary(s)) = &second["rpc"].data else {
+        panic!("rpc: {:?}", second["rpc"])
+    };
+    let p = &s.data_points[0];
+    assert_eq!(p.flags & 1, 1);
+    let quantiles: Vec<f64> = p.quantile_values.iter().map(|q| q.quantile).collect();
+    assert_eq!(quantiles, vec![0.5, 0.9]);
+    assert!(p.quantile_values.iter().all(|q| is_stale_nan(q.value)));
+    assert!(is_stale_nan(p.sum));
+
+    // Each vanished series is a metric of its own: gather the counter's points.
+    let counter_points: Vec<_> = resources
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .filter(|m| m.name == "http_requests_total")
+        .flat_map(|m| match &m.data {
+            Some(Data::Sum(c)) => c.data_points.clone(),
+            _ => panic!("{m:?}"),
+        })
+        .collect();
+    assert_eq!(counter_points.len(), 2, "both counter series");
+    for p in &counter_points {
+        assert_eq!(p.flags & 1, 1);
+        assert!(p.start_time_unix_nano > 0, "the start time, for `_created`");
+    }
+    for name in ["temperature", "untyped_thing"] {
+        let Some(Data::Gauge(g)) = &second[name].data else {
+            panic!("{name}")
+        };
+        assert_eq!(g.data_points[0].flags & 1, 1, "{name}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

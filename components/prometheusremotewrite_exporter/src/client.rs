@@ -31,9 +31,23 @@ pub struct Client {
     http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     uri: Uri,
     headers: HeaderMap,
+    /// The authenticator's headers, set on every POST (found on the first one).
+    auth: weir_api::auth::ClientAuth,
 }
 
 impl Client {
+    /// Sets the headers of `auth` (the exporter's authenticator) on every request.
+    pub fn with_auth(mut self, auth: weir_api::auth::ClientAuth) -> Self {
+        if auth.is_set() && self.uri.scheme_str() != Some("https") {
+            tracing::warn!(
+                "prometheusremotewrite exporter: auth is set on a plaintext http:// endpoint: \
+                 the credentials travel in clear text; use https://"
+            );
+        }
+        self.auth = auth;
+        self
+    }
+
     pub fn new(config: &Resolved) -> Result<Self, String> {
         let uri: Uri = config
             .endpoint
@@ -84,6 +98,7 @@ impl Client {
             http: client.build(https),
             uri,
             headers,
+            auth: weir_api::auth::ClientAuth::default(),
         })
     }
 
@@ -99,6 +114,14 @@ impl Client {
                 message: format!("building the request failed: {e}"),
             })?;
         *request.headers_mut() = self.headers.clone();
+        self.auth
+            .apply(request.headers_mut())
+            .map_err(|e| Failure {
+                retryable: false,
+                retry_after: None,
+                status: None,
+                message: format!("auth: {e}"),
+            })?;
         let response = self.http.request(request).await.map_err(|e| Failure {
             retryable: true,
             retry_after: None,

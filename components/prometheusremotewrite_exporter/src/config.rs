@@ -23,6 +23,8 @@ pub struct Config {
     #[serde(with = "weir_api::duration::option")]
     pub timeout: Option<Duration>,
     pub tls: TlsConfig,
+    /// An authenticator extension whose headers are set on every POST.
+    pub auth: Option<weir_api::auth::AuthSettings>,
     pub compression: Option<String>,
     /// The nested form of the HTTP client settings.
     pub http: Option<HttpConfig>,
@@ -64,6 +66,7 @@ impl Default for Config {
             headers: BTreeMap::new(),
             timeout: None,
             tls: TlsConfig::default(),
+            auth: None,
             compression: None,
             http: None,
             read_buffer_size: None,
@@ -122,12 +125,22 @@ pub struct HttpConfig {
 /// HTTP or HTTPS; `insecure` is accepted and has no effect.
 pub type TlsConfig = weir_api::tls::TlsClientSettings;
 
+/// `remote_write_queue`: the Collector's keys, plus the engine's byte bound and
+/// overflow behaviour (`sending_queue.max_size_mib` and `block_on_overflow` elsewhere).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RemoteWriteQueue {
     pub enabled: bool,
+    /// Batches queued at most.
     pub queue_size: usize,
+    /// Concurrent sends, and the number of ordered lanes (shards).
     pub num_consumers: usize,
+    /// Weir's own: the queue also holds at most this many MiB of encoded requests
+    /// (protobuf before compression); it is full at whichever bound it reaches first.
+    pub max_size_mib: u64,
+    /// Weir's own: when full, wait (pushing back to the receivers, which answer "retry
+    /// later") instead of dropping and counting.
+    pub block_on_overflow: bool,
 }
 
 impl Default for RemoteWriteQueue {
@@ -136,6 +149,8 @@ impl Default for RemoteWriteQueue {
             enabled: true,
             queue_size: 10_000,
             num_consumers: 5,
+            max_size_mib: weir_api::exporter_settings::DEFAULT_QUEUE_MAX_SIZE_MIB,
+            block_on_overflow: false,
         }
     }
 }
@@ -287,6 +302,9 @@ impl Config {
             )),
         }
         problems.extend(tls.problems("use an http:// endpoint"));
+        if let Some(auth) = &config.auth {
+            problems.extend(auth.problems());
+        }
         if config.wal.is_some() {
             problems.push(problem(
                 &["wal"],
@@ -313,6 +331,12 @@ impl Config {
                 &["remote_write_queue", "num_consumers"],
                 "must be at least 1 while the queue is enabled (it is also the number of shards)"
                     .into(),
+            ));
+        }
+        if config.remote_write_queue.enabled && config.remote_write_queue.max_size_mib == 0 {
+            problems.push(problem(
+                &["remote_write_queue", "max_size_mib"],
+                "must be at least 1 while the queue is enabled".into(),
             ));
         }
         if config.max_batch_size_bytes == 0 {
@@ -376,6 +400,8 @@ impl Resolved {
             num_consumers: q.num_consumers.max(1),
             queue_size: q.queue_size,
             sizer: Sizer::Requests,
+            max_size_mib: q.max_size_mib.max(1),
+            block_on_overflow: q.block_on_overflow,
             ..QueueSettings::default()
         }
     }
@@ -403,10 +429,31 @@ mod tests {
         assert_eq!(r.strategy, Strategy::UnderscoreEscapingWithSuffixes);
         assert_eq!(r.queue().queue_size, 10_000);
         assert_eq!(r.queue().num_consumers, 5);
+        // Bounded in bytes by default too (issue 13): 10,000 batches could be gigabytes.
+        assert_eq!(r.queue().max_bytes(), 128 << 20);
+        assert!(!r.queue().blocks());
         assert_eq!(r.timeout, Duration::from_secs(5));
         assert_eq!(
             r.config.retry_on_failure.initial_interval,
             Duration::from_millis(50)
+        );
+    }
+
+    #[test]
+    fn the_queue_bound_in_bytes_and_push_back_are_configurable() {
+        let r = Config::resolve(&yaml(
+            "endpoint: http://a:1/\nremote_write_queue: {max_size_mib: 2, block_on_overflow: true}\n",
+        ))
+        .unwrap();
+        assert_eq!(r.queue().max_bytes(), 2 << 20);
+        assert!(r.queue().blocks());
+        let problems = Config::resolve(&yaml(
+            "endpoint: http://a:1/\nremote_write_queue: {max_size_mib: 0}\n",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            problems[0].path.join("."),
+            "remote_write_queue.max_size_mib"
         );
     }
 

@@ -6,12 +6,14 @@
 //! points of one series in a batch become one series with several samples, sorted by
 //! time), and each series is assigned a shard from the hash of the point it came from
 //! (name + labels without `le`/`quantile`), so a histogram's `_bucket`, `_sum` and
-//! `_count` always travel together and one series always takes the same shard.
+//! `_count` always travel together and one series always takes the same shard. The
+//! hash is a function of the series' labels alone, which is what ordering needs, and it
+//! spreads the series of one busy instance (one `job`/`instance`) over every shard.
 //!
-//! The shard is the hash of the series' `job` and `instance` labels when it has both
-//! (a scraped target, an OTLP service instance), so one scrape leaves as one request
-//! instead of one small request per shard; without them it is the point's hash. Both are
-//! functions of the series' labels alone, which is what ordering needs.
+//! Each point has one *primary* series holding exactly one sample of it (the number
+//! series, a histogram's or summary's `_count`, a native histogram's series), so the
+//! exporter can tell how many points a request carries and how many of them the
+//! ordering record left out ([`Converted::primary`]).
 //!
 //! Labels are built once per point as a sorted `Vec<Label>` and moved or copied into the
 //! point's series; series are found by a hash of their labels, which also becomes the
@@ -137,6 +139,9 @@ pub struct Converted {
     pub shards: Vec<Vec<TimeSeries>>,
     /// `labels_hash` of each series in `shards`, in the same order.
     pub hashes: Vec<Vec<u64>>,
+    /// Whether each series in `shards` is the primary series of its points (one sample
+    /// per point), in the same order.
+    pub primary: Vec<Vec<bool>>,
     /// Points converted into each shard (a point belongs to exactly one shard).
     pub shard_points: Vec<usize>,
     pub metadata: Vec<MetricMetadata>,
@@ -160,7 +165,12 @@ struct Builder<'a> {
     shards: usize,
     /// Labels hash -> index in `series`; a colliding hash probes on (see `series_for`).
     index: HashMap<u64, usize>,
-    series: Vec<(usize, u64, TimeSeries)>,
+    /// Shard, labels hash, primary (see the module docs), series.
+    series: Vec<(usize, u64, bool, TimeSeries)>,
+    /// Whether the current resource had a point that is not a stale marker.
+    live_points: bool,
+    /// Whether the current resource had a stale marker.
+    stale_points: bool,
     shard_points: Vec<usize>,
     metadata: BTreeMap<String, MetricMetadata>,
     dropped: HashMap<DropReason, usize>,
@@ -199,6 +209,8 @@ pub fn convert(
         shards,
         index: HashMap::default(),
         series: Vec::new(),
+        live_points: false,
+        stale_points: false,
         shard_points: vec![0; shards],
         metadata: BTreeMap::new(),
         dropped: HashMap::default(),
@@ -329,6 +341,8 @@ impl Builder<'_> {
             },
         };
         let mut newest = 0u64;
+        self.live_points = false;
+        self.stale_points = false;
         for sm in rm.scopes() {
             let scope_labels = self.scope_labels(sm.scope(), sm.schema_url());
             for m in sm.metrics() {
@@ -336,12 +350,29 @@ impl Builder<'_> {
             }
         }
         if self.settings.target_info && newest > 0 {
-            self.target_info(attrs, &ctx, newest);
+            // A resource holding only stale markers is gone: so is its target_info.
+            let stale = self.stale_points && !self.live_points;
+            self.target_info(attrs, &ctx, newest, stale);
+        }
+    }
+
+    /// Notes whether a converted point of the current resource is a stale marker.
+    fn note_point(&mut self, is_stale: bool) {
+        if is_stale {
+            self.stale_points = true;
+        } else {
+            self.live_points = true;
         }
     }
 
     /// `target_info`: one sample per resource with the attributes that are not `job`/`instance`.
-    fn target_info(&mut self, attrs: Attributes<'_>, ctx: &ResourceContext, newest: u64) {
+    fn target_info(
+        &mut self,
+        attrs: Attributes<'_>,
+        ctx: &ResourceContext,
+        newest: u64,
+        stale: bool,
+    ) {
         let mut collector = Collector::default();
         let mut others = 0;
         for (key, value) in attrs.iter().filter(|(key, _)| !is_service_attribute(key)) {
@@ -358,10 +389,10 @@ impl Builder<'_> {
         self.identity(&mut labels, ctx);
         let name = self.settings.target_info_name.clone();
         let labels = to_label_vec(labels);
-        let shard = self.shard_for(hash_of(&(&name, &labels)), &labels);
+        let shard = self.shard_for(hash_of(&(&name, &labels)));
         let series = self.series_owned(shard, &name, labels, None);
         series.samples.push(Sample {
-            value: 1.0,
+            value: if stale { STALE_NAN } else { 1.0 },
             timestamp: ms(newest),
         });
     }
@@ -412,14 +443,9 @@ impl Builder<'_> {
         Ok(scope_labels)
     }
 
-    /// The shard of a series: by `job` + `instance` when it has both, else by `identity`.
-    fn shard_for(&self, identity: u64, labels: &[Label]) -> usize {
-        let get = |name: &str| labels.iter().find(|l| l.name == name).map(|l| &l.value);
-        let key = match (get("job"), get("instance")) {
-            (Some(job), Some(instance)) => hash_of(&(job, instance)),
-            _ => identity,
-        };
-        (key % self.shards as u64) as usize
+    /// The shard of a series: by the identity hash of the point it came from.
+    fn shard_for(&self, identity: u64) -> usize {
+        (identity % self.shards as u64) as usize
     }
 
     fn point_labels(
@@ -454,7 +480,7 @@ impl Builder<'_> {
         let identity = hash_of(&(name, kind as u8, &labels));
         let labels = to_label_vec(labels);
         Ok(PointLabels {
-            shard: self.shard_for(identity, &labels),
+            shard: self.shard_for(identity),
             stream_key: identity,
             labels,
         })
@@ -480,19 +506,39 @@ impl Builder<'_> {
         base: Vec<Label>,
         extra: Option<(&str, String)>,
     ) -> &mut TimeSeries {
+        let index = self.series_index(shard, name, base, extra);
+        &mut self.series[index].3
+    }
+
+    /// The primary series of a point (see the module docs), by value like
+    /// [`Self::series_owned`].
+    fn primary_series(&mut self, shard: usize, name: &str, base: Vec<Label>) -> &mut TimeSeries {
+        let index = self.series_index(shard, name, base, None);
+        self.series[index].2 = true;
+        &mut self.series[index].3
+    }
+
+    fn series_index(
+        &mut self,
+        shard: usize,
+        name: &str,
+        base: Vec<Label>,
+        extra: Option<(&str, String)>,
+    ) -> usize {
         let labels = with_name(base, name, extra);
         let hash = labels_hash(&labels);
         // Open addressing over the hash: a different label set under the same key
         // (a 64-bit collision) moves on to the next key.
         let mut key = hash;
-        let index = loop {
+        loop {
             match self.index.get(&key) {
-                Some(&i) if self.series[i].2.labels == labels => break i,
+                Some(&i) if self.series[i].3.labels == labels => break i,
                 Some(_) => key = key.wrapping_add(0x9e37_79b9_7f4a_7c15),
                 None => {
                     self.series.push((
                         shard,
                         hash,
+                        false,
                         TimeSeries {
                             labels,
                             ..Default::default()
@@ -502,8 +548,7 @@ impl Builder<'_> {
                     break self.series.len() - 1;
                 }
             }
-        };
-        &mut self.series[index].2
+        }
     }
 
     fn note_metadata(&mut self, family: &str, kind: MetricType, m: &MetricView<'_>) {
@@ -674,14 +719,15 @@ impl Builder<'_> {
         }
         let ts = ms(time);
         self.shard_points[pl.shard] += 1;
+        self.note_point(is_stale);
         let is_counter = delta_sum.is_some() && monotonic;
-        let with_created = is_counter && self.settings.export_created && start != 0 && !is_stale;
+        let with_created = is_counter && self.settings.export_created && start != 0;
         let (labels, created_labels) = if with_created {
             (pl.labels.clone(), Some(pl.labels))
         } else {
             (pl.labels, None)
         };
-        let series = self.series_owned(pl.shard, pc.name, labels, None);
+        let series = self.primary_series(pl.shard, pc.name, labels);
         series.samples.push(Sample {
             value,
             timestamp: ts,
@@ -695,7 +741,11 @@ impl Builder<'_> {
             self.series_owned(pl.shard, &created, labels, None)
                 .samples
                 .push(Sample {
-                    value: start as f64 / 1e9,
+                    value: if is_stale {
+                        STALE_NAN
+                    } else {
+                        start as f64 / 1e9
+                    },
                     timestamp: ts,
                 });
         }
@@ -762,6 +812,7 @@ impl Builder<'_> {
         let ts = ms(h.time);
         let value = |v: f64| if is_stale { STALE_NAN } else { v };
         self.shard_points[pl.shard] += 1;
+        self.note_point(is_stale);
         let bucket_name = format!("{}_bucket", pc.name);
         let mut cumulative_count = 0u64;
         let mut exemplars: Vec<ExemplarView<'_>> = p.exemplars().collect();
@@ -808,7 +859,7 @@ impl Builder<'_> {
                     timestamp: ts,
                 });
         }
-        self.series(pl.shard, &format!("{}_count", pc.name), &pl.labels, None)
+        self.primary_series(pl.shard, &format!("{}_count", pc.name), pl.labels.clone())
             .samples
             .push(Sample {
                 value: value(h.count as f64),
@@ -817,12 +868,17 @@ impl Builder<'_> {
         self.created(pc.name, pl, h.start, ts, is_stale);
     }
 
+    /// `_created` (the start time in seconds), or its stale marker for a stale point.
     fn created(&mut self, name: &str, pl: &PointLabels, start: u64, ts: i64, is_stale: bool) {
-        if self.settings.export_created && start != 0 && !is_stale {
+        if self.settings.export_created && start != 0 {
             self.series(pl.shard, &format!("{name}_created"), &pl.labels, None)
                 .samples
                 .push(Sample {
-                    value: start as f64 / 1e9,
+                    value: if is_stale {
+                        STALE_NAN
+                    } else {
+                        start as f64 / 1e9
+                    },
                     timestamp: ts,
                 });
         }
@@ -864,7 +920,8 @@ impl Builder<'_> {
             }
         };
         self.shard_points[pl.shard] += 1;
-        let series = self.series_owned(pl.shard, pc.name, pl.labels, None);
+        self.note_point(is_stale);
+        let series = self.primary_series(pl.shard, pc.name, pl.labels);
         series.histograms.push(histogram);
         series.exemplars.extend(p.exemplars().map(convert_exemplar));
     }
@@ -877,6 +934,7 @@ impl Builder<'_> {
         let value = |v: f64| if is_stale { STALE_NAN } else { v };
         let ts = ms(p.time_unix_nano());
         self.shard_points[pl.shard] += 1;
+        self.note_point(is_stale);
         let mut quantiles: Vec<_> = p.quantiles().collect();
         quantiles.sort_by(|a, b| a.quantile.total_cmp(&b.quantile));
         for q in quantiles {
@@ -898,7 +956,7 @@ impl Builder<'_> {
                 value: value(p.sum()),
                 timestamp: ts,
             });
-        self.series(pl.shard, &format!("{}_count", pc.name), &pl.labels, None)
+        self.primary_series(pl.shard, &format!("{}_count", pc.name), pl.labels.clone())
             .samples
             .push(Sample {
                 value: value(p.count() as f64),
@@ -910,14 +968,17 @@ impl Builder<'_> {
     fn finish(self) -> Converted {
         let mut shards: Vec<Vec<TimeSeries>> = vec![Vec::new(); self.shards];
         let mut hashes: Vec<Vec<u64>> = vec![Vec::new(); self.shards];
-        for (shard, hash, mut series) in self.series {
+        let mut primary: Vec<Vec<bool>> = vec![Vec::new(); self.shards];
+        for (shard, hash, is_primary, mut series) in self.series {
             sort_and_dedupe(&mut series);
             shards[shard].push(series);
             hashes[shard].push(hash);
+            primary[shard].push(is_primary);
         }
         Converted {
             shards,
             hashes,
+            primary,
             shard_points: self.shard_points,
             metadata: self.metadata.into_values().collect(),
             dropped: self.dropped,

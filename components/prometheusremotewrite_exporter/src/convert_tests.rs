@@ -382,6 +382,118 @@ fn no_recorded_value_becomes_the_stale_marker() {
     assert_eq!(v.to_bits(), 0x7ff0_0000_0000_0002);
 }
 
+fn is_stale(v: f64) -> bool {
+    v.to_bits() == 0x7ff0_0000_0000_0002
+}
+
+/// Issue 13: a stale histogram or summary point marks every series it would have
+/// produced (each bucket, `_sum`, `_count`, each quantile, and `_created` when written),
+/// and a resource holding only stale markers takes its `target_info` with it.
+#[test]
+fn a_stale_point_marks_every_series_it_would_produce() {
+    let start = T - 60_000_000_000;
+    let histogram = Metric {
+        name: "latency".into(),
+        unit: "s".into(),
+        data: Some(metric::Data::Histogram(OtlpHistogram {
+            data_points: vec![HistogramDataPoint {
+                start_time_unix_nano: start,
+                time_unix_nano: T,
+                sum: Some(f64::from_bits(0x7ff0_0000_0000_0002)),
+                bucket_counts: vec![0, 0, 0],
+                explicit_bounds: vec![0.1, 1.0],
+                flags: 1,
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    };
+    let summary = Metric {
+        name: "rpc".into(),
+        data: Some(metric::Data::Summary(Summary {
+            data_points: vec![SummaryDataPoint {
+                start_time_unix_nano: start,
+                time_unix_nano: T,
+                quantile_values: vec![
+                    ValueAtQuantile {
+                        quantile: 0.5,
+                        value: f64::NAN,
+                    },
+                    ValueAtQuantile {
+                        quantile: 0.9,
+                        value: f64::NAN,
+                    },
+                ],
+                flags: 1,
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let mut counter = number(0.0, T, vec![]);
+    counter.flags = 1;
+    let counter = sum(
+        "jobs",
+        "",
+        true,
+        AggregationTemporality::Cumulative,
+        vec![counter],
+    );
+    let mut s = settings();
+    s.export_created = true;
+    let c = run(&[resource(vec![histogram, summary, counter])], &s, 2);
+    let mut marked = Vec::new();
+    for series in all_series(&c) {
+        let name = label(series, "__name__").unwrap_or_default().to_string();
+        let extra = label(series, "le")
+            .or(label(series, "quantile"))
+            .unwrap_or("");
+        assert_eq!(series.samples.len(), 1, "{name}");
+        assert!(
+            is_stale(series.samples[0].value),
+            "{name}{{{extra}}} is not stale"
+        );
+        marked.push(format!("{name}{extra}"));
+    }
+    marked.sort();
+    assert_eq!(
+        marked,
+        [
+            "jobs_created",
+            "jobs_total",
+            "latency_seconds_bucket+Inf",
+            "latency_seconds_bucket0.1",
+            "latency_seconds_bucket1",
+            "latency_seconds_count",
+            "latency_seconds_created",
+            "latency_seconds_sum",
+            "rpc0.5",
+            "rpc0.9",
+            "rpc_count",
+            "rpc_created",
+            "rpc_sum",
+            "target_info",
+        ]
+    );
+}
+
+#[test]
+fn a_live_point_keeps_target_info_live() {
+    let mut stale = number(0.0, T, vec![kv("k", "gone")]);
+    stale.flags = 1;
+    let live = number(3.0, T, vec![kv("k", "here")]);
+    let m = Metric {
+        name: "g".into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vec![stale, live],
+        })),
+        ..Default::default()
+    };
+    let c = run(&[resource(vec![m])], &settings(), 1);
+    assert_eq!(find(&c, "target_info", None).samples[0].value, 1.0);
+}
+
 #[test]
 fn delta_sums_become_cumulative_across_batches() {
     let mut delta = DeltaState::new(100, Duration::from_secs(300));
@@ -483,8 +595,10 @@ fn metadata_when_asked() {
     assert_eq!(c.metadata[0].help, "Requests.");
 }
 
+/// Issue 13: the series of one instance (one `job` + `instance`) spread over every
+/// shard, by the point they came from; each point has exactly one primary series.
 #[test]
-fn a_resource_with_job_and_instance_stays_in_one_shard() {
+fn one_instance_spreads_over_every_shard_by_point() {
     let gauges = (0..50)
         .map(|i| Metric {
             name: format!("g{i}"),
@@ -495,30 +609,54 @@ fn a_resource_with_job_and_instance_stays_in_one_shard() {
         })
         .collect();
     let c = run(&[resource(gauges)], &settings(), 5);
-    assert_eq!(c.shards.iter().filter(|s| !s.is_empty()).count(), 1);
+    assert_eq!(c.shards.iter().filter(|s| !s.is_empty()).count(), 5);
     assert_eq!(c.shard_points.iter().sum::<usize>(), 50);
-    // target_info too: 50 gauges + 1.
+    // target_info too: 50 gauges + 1, which is not a point.
     assert_eq!(all_series(&c).len(), 51);
+    let primary = c.primary.iter().flatten().filter(|p| **p).count();
+    assert_eq!(primary, 50);
 }
 
 #[test]
-fn without_instance_series_spread_by_point() {
-    let mut rm = resource(
-        (0..50)
-            .map(|i| Metric {
-                name: format!("g{i}"),
-                data: Some(metric::Data::Gauge(Gauge {
-                    data_points: vec![number(1.0, T, vec![])],
-                })),
-                ..Default::default()
-            })
-            .collect(),
+fn a_histograms_series_share_a_shard_and_count_one_point() {
+    let points = (0..20)
+        .map(|i| HistogramDataPoint {
+            attributes: vec![kv("route", &format!("/r{i}"))],
+            time_unix_nano: T,
+            count: 3,
+            sum: Some(4.0),
+            bucket_counts: vec![1, 2, 0],
+            explicit_bounds: vec![1.0, 2.0],
+            ..Default::default()
+        })
+        .collect();
+    let c = run(
+        &[resource(vec![Metric {
+            name: "h".into(),
+            data: Some(metric::Data::Histogram(OtlpHistogram {
+                data_points: points,
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            })),
+            ..Default::default()
+        }])],
+        &settings(),
+        4,
     );
-    if let Some(r) = rm.resource.as_mut() {
-        r.attributes.retain(|kv| kv.key != "service.instance.id");
+    for (series, primary) in c.shards.iter().zip(&c.primary) {
+        let mut routes = std::collections::BTreeMap::<String, (usize, usize)>::new();
+        for (s, p) in series.iter().zip(primary) {
+            let Some(route) = label(s, "route") else {
+                continue; // target_info
+            };
+            let entry = routes.entry(route.to_string()).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(*p);
+        }
+        for (route, (n, primaries)) in routes {
+            // 3 buckets (+Inf included), _sum and _count, on one shard; _count primary.
+            assert_eq!((n, primaries), (5, 1), "{route}");
+        }
     }
-    let c = run(&[rm], &settings(), 5);
-    assert!(c.shards.iter().filter(|s| !s.is_empty()).count() > 1);
 }
 
 #[test]

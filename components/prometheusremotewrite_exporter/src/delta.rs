@@ -2,71 +2,35 @@
 //!
 //! Prometheus only understands cumulative counters and histograms; the Collector's
 //! exporter drops delta data (with a log line). Weir keeps a running total per stream
-//! (metric name + labels) instead. The state is bounded: at most `max_streams` streams,
-//! each forgotten after `max_stale` without a point. A forgotten stream that comes back
-//! starts again from zero with a new start time, which Prometheus sees as an ordinary
-//! counter reset, so `rate()` and `increase()` stay right.
-//!
-//! Order: the engine exports several batches at once, so a stream's points can arrive
-//! out of order. Deltas add up in any order, so a late point is still added when its
-//! interval provably does not overlap time already counted (it ends before the stream's
-//! first start, or it fits between the recent intervals the stream remembers). Its total
-//! is then written 1 ms after the newest sample, since Prometheus only takes samples
-//! newer than the last one. A point whose interval overlaps counted time cannot be placed
-//! and is dropped and reported (`delta_out_of_order`), as is a new stream when the table
-//! is full (`delta_streams_limit`); nothing is folded in or left out silently.
-//!
-//! A point seen before (same start and end, e.g. exported again) is not added twice.
+//! (metric name + labels) instead. The running totals are `weir_streams::DeltaToCumulative`,
+//! the state the `deltatocumulative` processor uses too (bounded to `max_streams`, each
+//! stream forgotten after `max_stale`; late, replayed and overlapping points are handled
+//! there, see its docs). This file adapts it to the converter: points are read from
+//! views, refusals become [`DropReason`]s (`delta_out_of_order`, `delta_streams_limit`),
+//! and totals come back in the shapes `convert.rs` and `native.rs` read.
 
-use std::collections::VecDeque;
-
-use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
 use weir_api::batch::view::{ExponentialHistogramPointView, HistogramPointView};
+use weir_streams::cumulative::Refused;
+use weir_streams::{DeltaToCumulative, ExplicitHistogram, ExponentialHistogram};
 
 use crate::convert::DropReason;
-use crate::native::{add_buckets, downscale, merged_buckets, Buckets, ExponentialPoint};
+use crate::native::{merged_buckets, Buckets, ExponentialPoint};
 
 /// The running totals of delta streams.
 #[derive(Debug)]
 pub struct DeltaState {
-    streams: HashMap<u64, Stream>,
-    max_streams: usize,
-    max_stale: Duration,
-    last_sweep: Option<Instant>,
+    state: DeltaToCumulative,
+    histogram: HistogramTotal,
+    exponential: ExponentialTotal,
 }
 
-#[derive(Debug)]
-struct Stream {
-    /// Start time of the cumulative series (the first delta's start).
-    start: u64,
-    /// Intervals (start, end) of the points added most recently, oldest first.
-    recent: VecDeque<(u64, u64)>,
-    /// Time of the newest cumulative value written.
-    last_time: u64,
-    last_seen: Instant,
-    total: Total,
-}
-
-/// Intervals remembered per stream to place late points and recognise replays.
-const RECENT: usize = 8;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Placement {
-    /// Newer than everything counted.
-    Next,
-    /// Older, but does not overlap counted time.
-    Late,
-    /// Counted already.
-    Replay,
-}
-
-#[derive(Debug, Clone)]
-enum Total {
-    Number(f64),
-    Histogram(HistogramTotal),
-    Exponential(ExponentialTotal),
+fn reason(refused: Refused) -> DropReason {
+    match refused {
+        Refused::OutOfOrder => DropReason::DeltaOutOfOrder,
+        Refused::StreamsLimit => DropReason::DeltaStreamsLimit,
+    }
 }
 
 /// The running total of a delta histogram stream: a cumulative point.
@@ -132,111 +96,34 @@ impl ExponentialPoint for ExponentialTotal {
     }
 }
 
+fn buckets(b: &weir_streams::Buckets) -> Option<Buckets> {
+    Some(Buckets {
+        offset: b.offset,
+        bucket_counts: b.counts.clone(),
+    })
+}
+
 impl DeltaState {
     pub fn new(max_streams: usize, max_stale: Duration) -> Self {
         Self {
-            streams: HashMap::default(),
-            max_streams,
-            max_stale,
-            last_sweep: None,
+            state: DeltaToCumulative::new(max_streams, max_stale),
+            histogram: HistogramTotal::default(),
+            exponential: ExponentialTotal::default(),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.streams.len()
+        self.state.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.streams.is_empty()
+        self.state.is_empty()
     }
 
     /// Forgets streams idle for longer than `max_stale`; runs at most every
     /// `max_stale / 4` unless the table is full.
     pub fn sweep(&mut self, now: Instant, force: bool) {
-        let due = self
-            .last_sweep
-            .is_none_or(|last| now.saturating_duration_since(last) >= self.max_stale / 4);
-        if !(due || force) {
-            return;
-        }
-        self.last_sweep = Some(now);
-        let max_stale = self.max_stale;
-        self.streams
-            .retain(|_, s| now.saturating_duration_since(s.last_seen) < max_stale);
-    }
-
-    /// Finds or makes room for a stream; `Err` when the table is full of live streams.
-    fn admit(&mut self, key: u64, now: Instant) -> Result<(), DropReason> {
-        if self.streams.contains_key(&key) {
-            return Ok(());
-        }
-        if self.streams.len() >= self.max_streams {
-            self.sweep(now, true);
-            if self.streams.len() >= self.max_streams {
-                return Err(DropReason::DeltaStreamsLimit);
-            }
-        }
-        Ok(())
-    }
-
-    /// Places a point relative to the stream's counted time.
-    fn place(stream: &Stream, start: u64, time: u64) -> Result<Placement, DropReason> {
-        if stream.recent.contains(&(start, time)) {
-            return Ok(Placement::Replay);
-        }
-        let newest_end = stream.recent.iter().map(|(_, t)| *t).max().unwrap_or(0);
-        if time > stream.last_time && (start == 0 || start >= newest_end) {
-            return Ok(Placement::Next);
-        }
-        if start == 0 || time <= start {
-            return Err(DropReason::DeltaOutOfOrder);
-        }
-        let before_everything = time <= stream.start;
-        let oldest_start = stream.recent.front().map(|(s, _)| *s).unwrap_or(0);
-        let overlaps = stream.recent.iter().any(|(s, t)| start < *t && *s < time);
-        if before_everything || (start >= oldest_start && !overlaps) {
-            Ok(Placement::Late)
-        } else {
-            Err(DropReason::DeltaOutOfOrder)
-        }
-    }
-
-    /// Records an added point; returns the time its cumulative value is written at.
-    fn record(stream: &mut Stream, placement: Placement, start: u64, time: u64) -> u64 {
-        match placement {
-            Placement::Replay => return stream.last_time,
-            Placement::Next => stream.last_time = time,
-            Placement::Late => stream.last_time += 1_000_000,
-        }
-        if start != 0 && start < stream.start {
-            stream.start = start;
-        }
-        if stream.recent.len() == RECENT {
-            stream.recent.pop_front();
-        }
-        stream.recent.push_back((start, time));
-        stream.recent.make_contiguous().sort_unstable();
-        stream.last_time
-    }
-
-    fn stream(
-        &mut self,
-        key: u64,
-        start: u64,
-        time: u64,
-        now: Instant,
-        empty: impl FnOnce() -> Total,
-    ) -> Result<&mut Stream, DropReason> {
-        self.admit(key, now)?;
-        let stream = self.streams.entry(key).or_insert_with(|| Stream {
-            start: if start != 0 { start } else { time },
-            recent: VecDeque::new(),
-            last_time: 0,
-            last_seen: now,
-            total: empty(),
-        });
-        stream.last_seen = now;
-        Ok(stream)
+        self.state.sweep(now, force);
     }
 
     /// Adds a delta sum point; returns the cumulative start, the time to write the
@@ -249,26 +136,9 @@ impl DeltaState {
         value: f64,
         now: Instant,
     ) -> Result<(u64, u64, f64), DropReason> {
-        let stream = self.stream(key, start, time, now, || Total::Number(0.0))?;
-        let placement = Self::place(stream, start, time)?;
-        if !matches!(stream.total, Total::Number(_)) {
-            // The same key with another point type: start the stream over.
-            *stream = Stream {
-                start: if start != 0 { start } else { time },
-                recent: VecDeque::new(),
-                last_time: 0,
-                last_seen: now,
-                total: Total::Number(0.0),
-            };
-        }
-        let at = Self::record(stream, placement, start, time);
-        let Total::Number(total) = &mut stream.total else {
-            return Err(DropReason::DeltaOutOfOrder);
-        };
-        if placement != Placement::Replay {
-            *total += value;
-        }
-        Ok((stream.start, at, *total))
+        self.state
+            .add_number(key, start, time, value, now)
+            .map_err(reason)
     }
 
     /// Adds a delta histogram point; returns the cumulative total (its time is the time
@@ -280,46 +150,20 @@ impl DeltaState {
         now: Instant,
     ) -> Result<&HistogramTotal, DropReason> {
         let (start, time) = (point.start_time_unix_nano(), point.time_unix_nano());
-        let buckets = point.bucket_counts().count();
-        let zero = || {
-            Total::Histogram(HistogramTotal {
-                explicit_bounds: point.explicit_bounds().collect(),
-                bucket_counts: vec![0; buckets],
-                sum: Some(0.0),
-                ..Default::default()
-            })
+        let value = ExplicitHistogram::from_view(point);
+        let c = self
+            .state
+            .add_histogram(key, start, time, &value, now)
+            .map_err(reason)?;
+        self.histogram = HistogramTotal {
+            start_time_unix_nano: c.start,
+            time_unix_nano: c.time,
+            count: c.total.count,
+            sum: c.total.sum,
+            bucket_counts: c.total.counts.clone(),
+            explicit_bounds: c.total.bounds.clone(),
         };
-        let stream = self.stream(key, start, time, now, zero)?;
-        let compatible = matches!(&stream.total, Total::Histogram(t)
-            if t.explicit_bounds.iter().copied().eq(point.explicit_bounds())
-                && t.bucket_counts.len() == buckets);
-        if !compatible {
-            *stream = Stream {
-                start: if start != 0 { start } else { time },
-                recent: VecDeque::new(),
-                last_time: 0,
-                last_seen: now,
-                total: zero(),
-            };
-        }
-        let placement = Self::place(stream, start, time)?;
-        let at = Self::record(stream, placement, start, time);
-        let Total::Histogram(total) = &mut stream.total else {
-            return Err(DropReason::DeltaOutOfOrder);
-        };
-        if placement != Placement::Replay {
-            total.count += point.count();
-            total.sum = match (total.sum, point.sum()) {
-                (Some(a), Some(b)) => Some(a + b),
-                _ => None,
-            };
-            for (t, c) in total.bucket_counts.iter_mut().zip(point.bucket_counts()) {
-                *t += c;
-            }
-        }
-        total.start_time_unix_nano = stream.start;
-        total.time_unix_nano = at;
-        Ok(total)
+        Ok(&self.histogram)
     }
 
     /// Adds a delta exponential histogram point; returns the cumulative total. When the
@@ -331,53 +175,23 @@ impl DeltaState {
         now: Instant,
     ) -> Result<&ExponentialTotal, DropReason> {
         let (start, time) = (point.start_time_unix_nano(), point.time_unix_nano());
-        let point_scale = point.scale();
-        let zero = || {
-            Total::Exponential(ExponentialTotal {
-                scale: point_scale,
-                sum: Some(0.0),
-                ..Default::default()
-            })
+        let value = ExponentialHistogram::from_view(point);
+        let c = self
+            .state
+            .add_exponential(key, start, time, &value, now)
+            .map_err(reason)?;
+        self.exponential = ExponentialTotal {
+            start_time_unix_nano: c.start,
+            time_unix_nano: c.time,
+            scale: c.total.scale,
+            count: c.total.count,
+            sum: c.total.sum,
+            zero_count: c.total.zero_count,
+            zero_threshold: c.total.zero_threshold,
+            positive: buckets(&c.total.positive),
+            negative: buckets(&c.total.negative),
         };
-        let stream = self.stream(key, start, time, now, zero)?;
-        if !matches!(stream.total, Total::Exponential(_)) {
-            stream.total = zero();
-        }
-        let placement = Self::place(stream, start, time)?;
-        let at = Self::record(stream, placement, start, time);
-        let Total::Exponential(total) = &mut stream.total else {
-            return Err(DropReason::DeltaOutOfOrder);
-        };
-        if placement != Placement::Replay {
-            let scale = total.scale.min(point_scale);
-            let reduce = |b: &Option<Buckets>, from: i32| {
-                b.as_ref()
-                    .map(|b| downscale(b, (from - scale) as u32))
-                    .unwrap_or_default()
-            };
-            let by = (point_scale - scale) as u32;
-            let positive = add_buckets(
-                &reduce(&total.positive, total.scale),
-                &Buckets::from_view(point.positive(), by),
-            );
-            let negative = add_buckets(
-                &reduce(&total.negative, total.scale),
-                &Buckets::from_view(point.negative(), by),
-            );
-            total.scale = scale;
-            total.positive = Some(positive);
-            total.negative = Some(negative);
-            total.count += point.count();
-            total.zero_count += point.zero_count();
-            total.zero_threshold = total.zero_threshold.max(point.zero_threshold());
-            total.sum = match (total.sum, point.sum()) {
-                (Some(a), Some(b)) => Some(a + b),
-                _ => None,
-            };
-        }
-        total.start_time_unix_nano = stream.start;
-        total.time_unix_nano = at;
-        Ok(total)
+        Ok(&self.exponential)
     }
 }
 

@@ -4,10 +4,11 @@
 //! The path of a batch: [`convert`] maps OTLP to series (names and labels by [`naming`]
 //! and [`attributes`], exponential histograms by [`native`], delta temporality by
 //! [`delta`]); [`request`] packs the series into size-bounded `WriteRequest`s;
-//! [`exporter`] does all that once per batch (`prepare`) and sends the encoded requests
-//! through ordered shards with [`client`], resuming on every retry. The engine around
-//! the exporter owns the queue, retries and timeouts; see README.md for the reasons
-//! behind the shards and the resumable requests.
+//! [`exporter`] does all that once per batch (`prepare`) and hands each shard's part to
+//! an ordered [`lane`], which sends it with [`client`] and retries it in place. The
+//! engine around the exporter owns the queue (bounded in bytes) and decides when to give
+//! a batch up; the lanes own order, per-request timeouts and retries. See README.md for
+//! the reasons.
 
 pub mod attributes;
 pub mod client;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod convert;
 pub mod delta;
 pub mod exporter;
+pub mod lane;
 pub mod naming;
 pub mod native;
 pub mod request;
@@ -65,9 +67,16 @@ impl ExporterFactory for Factory {
                     .join("; "),
             )
         })?;
-        let client = client::Client::new(&resolved).map_err(BuildError)?;
+        let client = client::Client::new(&resolved)
+            .map_err(BuildError)?
+            .with_auth(weir_api::auth::ClientAuth::new(
+                resolved.config.auth.as_ref(),
+                &ctx.telemetry,
+            ));
         let settings = ExporterSettings {
-            timeout: resolved.timeout,
+            // The lanes bound each POST by `timeout`; the engine's wait for a whole
+            // batch is not bounded, since it includes the batches ahead on its lanes.
+            timeout: std::time::Duration::ZERO,
             retry: resolved.config.retry_on_failure.clone(),
             queue: resolved.queue(),
         };
@@ -105,5 +114,7 @@ fn options(ctx: &BuildContext, resolved: &Resolved) -> exporter::Options {
         max_stale: c.delta_to_cumulative.max_stale,
         max_series: c.ordering.max_series,
         max_idle: c.ordering.max_idle,
+        timeout: resolved.timeout,
+        retry: c.retry_on_failure.clone(),
     }
 }

@@ -15,28 +15,50 @@ fn field_len(len: usize) -> usize {
 }
 
 /// A request and, for each of its series, the hash of its labels (the series' key in
-/// the exporter's ordering record, computed once at conversion).
+/// the exporter's ordering record, computed once at conversion) and whether it is the
+/// primary series of its points (one sample per point, see `convert`).
 #[derive(Debug, Default)]
 pub struct Packed {
     pub request: WriteRequest,
     pub hashes: Vec<u64>,
+    pub primary: Vec<bool>,
+}
+
+impl Packed {
+    /// The points this request carries: the samples of its primary series.
+    pub fn points(&self) -> usize {
+        self.request
+            .timeseries
+            .iter()
+            .zip(&self.primary)
+            .filter(|(_, primary)| **primary)
+            .map(|(s, _)| s.samples.len() + s.histograms.len())
+            .sum()
+    }
 }
 
 /// Splits `series` into requests of at most `max_bytes` each.
 pub fn pack(series: Vec<TimeSeries>, max_bytes: usize) -> Vec<WriteRequest> {
     let hashes = vec![0; series.len()];
-    pack_hashed(series, hashes, max_bytes)
+    let primary = vec![false; series.len()];
+    pack_hashed(series, hashes, primary, max_bytes)
         .into_iter()
         .map(|p| p.request)
         .collect()
 }
 
-/// [`pack`], carrying each series' hash (`hashes[i]` belongs to `series[i]`) along.
-pub fn pack_hashed(series: Vec<TimeSeries>, hashes: Vec<u64>, max_bytes: usize) -> Vec<Packed> {
+/// [`pack`], carrying each series' hash and primary flag (`hashes[i]` and `primary[i]`
+/// belong to `series[i]`) along.
+pub fn pack_hashed(
+    series: Vec<TimeSeries>,
+    hashes: Vec<u64>,
+    primary: Vec<bool>,
+    max_bytes: usize,
+) -> Vec<Packed> {
     let mut requests = Vec::new();
     let mut current = Packed::default();
     let mut current_len = 0;
-    for (s, hash) in series.into_iter().zip(hashes) {
+    for ((s, hash), is_primary) in series.into_iter().zip(hashes).zip(primary) {
         for part in split_series(s, max_bytes) {
             let len = field_len(part.encoded_len());
             if current_len + len > max_bytes && !current.request.timeseries.is_empty() {
@@ -46,6 +68,7 @@ pub fn pack_hashed(series: Vec<TimeSeries>, hashes: Vec<u64>, max_bytes: usize) 
             current_len += len;
             current.request.timeseries.push(part);
             current.hashes.push(hash);
+            current.primary.push(is_primary);
         }
     }
     if !current.request.timeseries.is_empty() {

@@ -327,13 +327,18 @@ async fn an_older_sample_never_follows_a_newer_one() {
     let url = server.start().await;
     let telemetry = Telemetry::new();
     let e = exporter(&format!("endpoint: {url}\n"), &telemetry);
-    // The newer batch overtakes the older one (e.g. the older one was being retried).
+    // The source sends an older point after a newer one.
     export(&e, batch(1, 2_000, 9.0, AggregationTemporality::Cumulative))
         .await
         .unwrap();
-    export(&e, batch(1, 1_000, 4.0, AggregationTemporality::Cumulative))
-        .await
-        .unwrap();
+    // Left out, counted as dropped, and reported as rejected: not counted as sent.
+    match export(&e, batch(1, 1_000, 4.0, AggregationTemporality::Cumulative)).await {
+        Err(ExportError::Permanent { rejected, message }) => {
+            assert_eq!(rejected, Some(1));
+            assert!(message.contains("sample_older_than_delivered"), "{message}");
+        }
+        other => panic!("expected the older point rejected, got {other:?}"),
+    }
     let all = samples(&server.received());
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0].2, 9.0);
@@ -350,21 +355,22 @@ async fn concurrent_exports_keep_each_series_in_order() {
         &format!("endpoint: {url}\nremote_write_queue: {{num_consumers: 4}}\n"),
         &Telemetry::new(),
     );
+    // Prepared in order (as the pipeline hands batches over), then sent by concurrent
+    // workers that start in the reverse order: the race of issue 13.
+    let prepared: Vec<_> = (0..20u64)
+        .map(|step| {
+            e.prepare(batch(
+                50,
+                step * 1_000,
+                step as f64,
+                AggregationTemporality::Cumulative,
+            ))
+            .unwrap()
+        })
+        .collect();
     let mut tasks = Vec::new();
-    for step in 0..20u64 {
-        let e = e.clone();
-        tasks.push(tokio::spawn(async move {
-            export(
-                &e,
-                batch(
-                    50,
-                    step * 1_000,
-                    step as f64,
-                    AggregationTemporality::Cumulative,
-                ),
-            )
-            .await
-        }));
+    for mut request in prepared.into_iter().rev() {
+        tasks.push(tokio::spawn(async move { request.send().await }));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
@@ -384,18 +390,26 @@ async fn concurrent_exports_keep_each_series_in_order() {
         }
     }
     assert_eq!(newest.len(), 50);
+    assert_eq!(
+        samples(&server.received()).len(),
+        50 * 20,
+        "every sample arrived"
+    );
 }
 
-/// Issue 13: a round that failed must not be overtaken by the next round, whose newer
-/// samples would make Weir's own ordering check drop the retried ones.
+/// Issue 13: a round that failed must not be overtaken by the next round, even when the
+/// next round's worker starts first; the retried round is delivered, not dropped by the
+/// ordering check, and the sent counters count what was accepted.
 #[tokio::test]
 async fn a_newer_round_waits_for_the_retry_of_an_older_one() {
     let server = Server::default();
-    server.script.lock().unwrap().push_back((503, None, "busy"));
+    for _ in 0..3 {
+        server.script.lock().unwrap().push_back((503, None, "busy"));
+    }
     let url = server.start().await;
     let telemetry = Telemetry::new();
     let e = exporter(
-        &format!("endpoint: {url}\nremote_write_queue: {{num_consumers: 2}}\n"),
+        &format!("endpoint: {url}\nremote_write_queue: {{num_consumers: 1}}\nretry_on_failure: {{initial_interval: 10ms, max_interval: 20ms}}\n"),
         &telemetry,
     );
     let mut older = e
@@ -404,19 +418,20 @@ async fn a_newer_round_waits_for_the_retry_of_an_older_one() {
     let mut newer = e
         .prepare(batch(1, 2_000, 2.0, AggregationTemporality::Cumulative))
         .unwrap();
-    assert!(matches!(
-        older.send().await,
-        Err(ExportError::Retryable { .. })
-    ));
-    // Another consumer takes the next round while the first one backs off.
+    // Another consumer takes the next round first.
     let next_round = tokio::spawn(async move { newer.send().await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        server.received().is_empty(),
-        "the newer round went out before the older one's retry"
-    );
-    assert!(!next_round.is_finished());
-    older.send().await.unwrap();
+    let mut failures = 0;
+    loop {
+        match older.send().await {
+            Ok(()) => break,
+            Err(ExportError::Retryable { message, .. }) => {
+                assert!(message.contains("503"), "{message}");
+                failures += 1;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(failures, 3, "each failed attempt reported once");
     next_round.await.unwrap().unwrap();
 
     let received = server.received();
@@ -438,15 +453,15 @@ async fn a_newer_round_waits_for_the_retry_of_an_older_one() {
     ));
 }
 
-/// A request given up by the engine (dropped while waiting for a retry) lets the
-/// requests behind it go.
+/// A request given up by the engine (dropped while its lane retries it) lets the
+/// requests behind it go, and what it did not send is never sent.
 #[tokio::test]
 async fn a_dropped_request_does_not_hold_back_its_shard() {
     let server = Server::default();
     server.script.lock().unwrap().push_back((503, None, "busy"));
     let url = server.start().await;
     let e = exporter(
-        &format!("endpoint: {url}\nremote_write_queue: {{num_consumers: 2}}\n"),
+        &format!("endpoint: {url}\nremote_write_queue: {{num_consumers: 1}}\nretry_on_failure: {{initial_interval: 1s, max_interval: 1s}}\n"),
         &Telemetry::new(),
     );
     let mut older = e
@@ -457,12 +472,13 @@ async fn a_dropped_request_does_not_hold_back_its_shard() {
         .unwrap();
     assert!(older.send().await.is_err());
     let next_round = tokio::spawn(async move { newer.send().await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
     drop(older);
     tokio::time::timeout(Duration::from_secs(5), next_round)
         .await
         .expect("the newer round is not held back by a dropped request")
         .unwrap()
         .unwrap();
-    assert_eq!(samples(&server.received()).len(), 1);
+    let all = samples(&server.received());
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].2, 2.0);
 }

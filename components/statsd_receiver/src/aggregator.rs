@@ -2,8 +2,23 @@
 //!
 //! Every reader (a UDP socket thread, a TCP connection, the unixgram socket) owns one
 //! `Aggregator` behind its own mutex: the reader locks it once per batch of datagrams and
-//! the flusher locks it once per interval to take the contents. No lock is shared by
-//! all readers, so readers scale with cores; the merge happens in [`crate::flush`].
+//! the flusher locks it once per interval to swap the contents out. No lock is shared by
+//! all readers, so readers scale with cores; the merge happens in [`crate::flush`], on
+//! the flusher's thread.
+//!
+//! The hot path: a reader's map is keyed by the line's *identity*, its bytes without the
+//! value (name, then every `|` field but a `T` timestamp), not by the series key. A line
+//! whose identity was already seen in this interval passed every check but the value's,
+//! so it is applied after parsing only its value: no tag parsing, sorting or key
+//! building. Only the first line of each identity per interval goes through the full
+//! parser ([`crate::line`]) and builds the series key ([`crate::key`]), which the entry
+//! keeps; the flusher merges entries with the same series key (`#a:1,b:2` and
+//! `#b:2,a:1`, or two sample rates of one series, are two identities of one series).
+//!
+//! Swapping out: `take` swaps the map with a spare, emptied map (with its capacity) that
+//! the flusher gave back after the previous flush ([`Aggregator::recycle`]), so the
+//! reader neither allocates a table nor frees the old one's entries while it holds the
+//! lock; the flusher drains and frees them on its own thread.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,7 +32,8 @@ use crate::config::{Config, Observer, Observers};
 use crate::events;
 use crate::key::KeyBuilder;
 use crate::line::{
-    parse_line, parse_line_bytes, Line, MetricLine, MetricType, ParseOptions, MAX_LINE_BYTES,
+    check_values, parse_line, parse_line_bytes, Line, MetricLine, MetricType, ParseOptions,
+    TagSyntax, MAX_LINE_BYTES,
 };
 use crate::reason::Reason;
 use crate::self_metrics::SelfMetrics;
@@ -28,7 +44,26 @@ pub const MAX_EVENTS_PER_INTERVAL: usize = 10_000;
 /// At most one "bad line" warning per reader in this many seconds.
 const LOG_EVERY_SECONDS: u64 = 10;
 
+/// Series by series key ([`crate::key`]): what the flusher merges into.
 pub type SeriesMap = HashMap<Box<[u8]>, Series, foldhash::fast::RandomState>;
+
+/// A reader's entries by line identity (see the module docs).
+pub type LineMap = HashMap<Box<[u8]>, Entry, foldhash::fast::RandomState>;
+
+/// One identity's series in one reader and interval.
+#[derive(Debug)]
+pub struct Entry {
+    /// The series key ([`crate::key`]) the flusher merges by.
+    pub key: Box<[u8]>,
+    pub kind: MetricType,
+    pub sample_rate: f64,
+    pub series: Series,
+}
+
+/// Marks an identity built from a series key rather than from a line's bytes (never
+/// happens for lines the parser accepts; kept apart from real identities, which start
+/// with a source byte 0, 4 or 6).
+const KEY_IDENTITY: u8 = 0xff;
 
 /// What every reader needs to know, shared read-only.
 #[derive(Debug)]
@@ -72,7 +107,7 @@ impl Settings {
 /// The contents of one reader for one interval.
 #[derive(Debug, Default)]
 pub struct Interval {
-    pub series: SeriesMap,
+    pub lines: LineMap,
     pub events: Vec<LogRecordBuilder>,
 }
 
@@ -80,10 +115,87 @@ pub struct Interval {
 pub struct Aggregator {
     settings: Arc<Settings>,
     interval: Interval,
+    /// An emptied map from the flusher, swapped in by the next `take`.
+    spare: Option<LineMap>,
     key: KeyBuilder,
+    /// The current line's identity (reused buffer).
+    identity: Vec<u8>,
     seq: u64,
     next_log: Option<Instant>,
     suppressed: u64,
+}
+
+/// A metric line cut at its first `|` and, before it, its first `:` (as the parser cuts it).
+struct Split<'a> {
+    values: &'a str,
+    fields: &'a str,
+}
+
+/// Cuts `line` like the parser does, or `None` when it cannot be a metric line.
+fn split_metric(line: &str) -> Option<Split<'_>> {
+    if line.starts_with("_e{") || line.starts_with("_sc|") {
+        return None;
+    }
+    let bar = line.as_bytes().iter().position(|&b| b == b'|')?;
+    let head = &line[..bar];
+    let colon = head.as_bytes().iter().position(|&b| b == b':')?;
+    Some(Split {
+        values: &head[colon + 1..],
+        fields: &line[bar + 1..],
+    })
+}
+
+/// Writes the identity of a metric line into `out`: the source, the name, then every
+/// field but `T` timestamps, each after its `|`. Returns whether a `T` field was left out.
+fn write_identity(
+    out: &mut Vec<u8>,
+    source: Option<IpAddr>,
+    line: &str,
+    split: &Split<'_>,
+) -> bool {
+    out.clear();
+    match source {
+        None => out.push(0),
+        Some(IpAddr::V4(ip)) => {
+            out.push(4);
+            out.extend_from_slice(&ip.octets());
+        }
+        Some(IpAddr::V6(ip)) => {
+            out.push(6);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    let name_end = split.values.as_ptr() as usize - line.as_ptr() as usize - 1;
+    out.extend_from_slice(&line.as_bytes()[..name_end]);
+    let fields = split.fields.as_bytes();
+    // The type comes first and is never `T`, so a timestamp field follows a `|`.
+    if !fields.windows(2).any(|pair| pair == b"|T") {
+        out.push(b'|');
+        out.extend_from_slice(fields);
+        return false;
+    }
+    for field in split.fields.split('|') {
+        if !field.starts_with('T') {
+            out.push(b'|');
+            out.extend_from_slice(field.as_bytes());
+        }
+    }
+    true
+}
+
+/// The `T` timestamp of a line whose other fields are known to be valid (the last one
+/// wins, as in the parser).
+fn timestamp_field(fields: &str) -> Result<Option<u64>, Reason> {
+    let mut timestamp = None;
+    for field in fields.split('|') {
+        if let Some(digits) = field.strip_prefix('T') {
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Reason::BadTimestamp);
+            }
+            timestamp = Some(digits.parse().map_err(|_| Reason::BadTimestamp)?);
+        }
+    }
+    Ok(timestamp)
 }
 
 /// The observer of timers, histograms and distributions; counters, gauges and sets
@@ -108,26 +220,46 @@ impl Aggregator {
         Self {
             settings,
             interval: Interval::default(),
+            spare: None,
             key: KeyBuilder::default(),
+            identity: Vec::new(),
             seq: 0,
             next_log: None,
             suppressed: 0,
         }
     }
 
-    /// Takes everything aggregated since the last call.
+    /// Takes everything aggregated since the last call, leaving the spare map (or a new
+    /// one) in its place.
     pub fn take(&mut self) -> Interval {
-        let capacity = self.interval.series.len();
-        let mut fresh = Interval::default();
-        // Keep the map's size so the next interval does not regrow it step by step.
-        fresh.series.reserve(capacity);
+        let fresh = Interval {
+            lines: self.spare.take().unwrap_or_default(),
+            events: Vec::new(),
+        };
         std::mem::replace(&mut self.interval, fresh)
+    }
+
+    /// Gives back a map the flusher has emptied, for the next `take` (its capacity saves
+    /// the reader from regrowing a table every interval).
+    pub fn recycle(&mut self, mut map: LineMap) {
+        if self.spare.is_none() {
+            map.clear();
+            self.spare = Some(map);
+        }
+    }
+
+    /// Whether a map given back by the flusher is waiting for the next `take`.
+    pub fn has_spare(&self) -> bool {
+        self.spare.is_some()
     }
 
     /// Aggregates one datagram (or a block of complete lines from a stream). Returns the
     /// number of metric lines aggregated.
     pub fn ingest(&mut self, data: &[u8], source: Option<IpAddr>) -> u64 {
-        self.seq = self.settings.epoch.elapsed().as_nanos() as u64;
+        // Arrival order for gauges across readers: nanoseconds since start, and strictly
+        // increasing line by line within a reader.
+        let now = self.settings.epoch.elapsed().as_nanos() as u64;
+        self.seq = now.max(self.seq + 1);
         let source = if self.settings.by_source {
             source
         } else {
@@ -143,14 +275,20 @@ impl Aggregator {
                         self.reject(Reason::TooLong, line.as_bytes());
                         continue;
                     }
-                    let parsed = parse_line(line, &self.settings.parse);
-                    lines += self.handle(parsed, line.as_bytes(), source);
+                    lines += self.line(line, source);
                 }
             }
             Err(_) => {
                 for line in data.split(|b| *b == b'\n') {
-                    let parsed = parse_line_bytes(line, &self.settings.parse);
-                    lines += self.handle(parsed, line, source);
+                    match std::str::from_utf8(line) {
+                        Ok(text) if text.len() <= MAX_LINE_BYTES => {
+                            lines += self.line(text, source);
+                        }
+                        _ => {
+                            let parsed = parse_line_bytes(line, &self.settings.parse);
+                            lines += self.handle(parsed, line, source, false);
+                        }
+                    }
                 }
             }
         }
@@ -160,16 +298,68 @@ impl Aggregator {
         lines
     }
 
+    /// One line of at most [`MAX_LINE_BYTES`]: the identity's entry when there is one,
+    /// the full parser otherwise.
+    fn line(&mut self, raw: &str, source: Option<IpAddr>) -> u64 {
+        self.seq += 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let Some(split) = split_metric(line) else {
+            let parsed = parse_line(raw, &self.settings.parse);
+            return self.handle(parsed, raw.as_bytes(), source, false);
+        };
+        let has_timestamp = write_identity(&mut self.identity, source, line, &split);
+        let Some(entry) = self.interval.lines.get_mut(self.identity.as_slice()) else {
+            let parsed = parse_line(raw, &self.settings.parse);
+            return self.handle(parsed, raw.as_bytes(), source, true);
+        };
+        // Everything but the value (and a timestamp) was checked when this identity was
+        // first seen; check them in the parser's order.
+        let timestamp =
+            check_values(split.values, entry.kind, &self.settings.parse).and_then(|()| {
+                if has_timestamp {
+                    timestamp_field(split.fields)
+                } else {
+                    Ok(None)
+                }
+            });
+        let timestamp = match timestamp {
+            Ok(timestamp) => timestamp,
+            Err(reason) => {
+                self.reject(reason, raw.as_bytes());
+                return 0;
+            }
+        };
+        let metric = MetricLine {
+            name: "",
+            name_tail: "",
+            raw_values: split.values,
+            kind: entry.kind,
+            sample_rate: entry.sample_rate,
+            raw_tags: "",
+            tag_syntax: TagSyntax::DogStatsd,
+            container_id: "",
+            timestamp,
+        };
+        let bounds: &[f64] = match observer_for(&self.settings.observers, entry.kind) {
+            Observer::Explicit { bounds } => bounds,
+            _ => &[],
+        };
+        entry.series.apply(&metric, self.seq, bounds);
+        1
+    }
+
+    /// A parsed line; `identified` says whether `self.identity` holds its identity.
     fn handle(
         &mut self,
         parsed: Result<Option<Line<'_>>, Reason>,
         raw: &[u8],
         source: Option<IpAddr>,
+        identified: bool,
     ) -> u64 {
         match parsed {
             Ok(None) => 0,
             Ok(Some(Line::Metric(metric))) => {
-                self.add_metric(&metric, source);
+                self.add_metric(&metric, source, identified);
                 1
             }
             Ok(Some(Line::Event(line))) => {
@@ -209,7 +399,8 @@ impl Aggregator {
         self.next_log = Some(now + std::time::Duration::from_secs(LOG_EVERY_SECONDS));
     }
 
-    fn add_metric(&mut self, metric: &MetricLine<'_>, source: Option<IpAddr>) {
+    /// The first line of an identity in this interval: a new entry.
+    fn add_metric(&mut self, metric: &MetricLine<'_>, source: Option<IpAddr>, identified: bool) {
         let observer = observer_for(&self.settings.observers, metric.kind);
         if *observer == Observer::Disabled {
             self.settings
@@ -223,13 +414,27 @@ impl Aggregator {
             _ => &[],
         };
         let key = self.key.build(metric, source);
-        if let Some(series) = self.interval.series.get_mut(key) {
-            series.apply(metric, self.seq, bounds);
+        if !identified {
+            // Not reached for lines the parser accepts (see `split_metric`); keyed apart.
+            self.identity.clear();
+            self.identity.push(KEY_IDENTITY);
+            self.identity.extend_from_slice(key);
+        }
+        if let Some(entry) = self.interval.lines.get_mut(self.identity.as_slice()) {
+            entry.series.apply(metric, self.seq, bounds);
             return;
         }
         let mut series = Series::new(metric.kind, observer);
         series.apply(metric, self.seq, bounds);
-        self.interval.series.insert(key.into(), series);
+        let entry = Entry {
+            key: key.into(),
+            kind: metric.kind,
+            sample_rate: metric.sample_rate,
+            series,
+        };
+        self.interval
+            .lines
+            .insert(self.identity.as_slice().into(), entry);
     }
 
     fn add_event(&mut self, line: &str, service_check: bool) {

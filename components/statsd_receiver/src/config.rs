@@ -16,6 +16,8 @@ pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:8125";
 pub const DEFAULT_SOCKET_PATH: &str = "/var/run/statsd-receiver.sock";
 /// More reader sockets than this buys nothing on any machine Weir runs on.
 pub const MAX_READERS: usize = 64;
+/// The kernel takes SO_RCVBUF as a C int and doubles it; 1 GiB is far past any need.
+pub const MAX_SOCKET_BUFFER_BYTES: usize = 1 << 30;
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -39,7 +41,9 @@ pub struct Config {
     /// `server.address` (the Collector's name for it).
     pub enable_ip_only_aggregation: bool,
     pub timer_histogram_mapping: Vec<TimerHistogramMapping>,
-    /// SO_RCVBUF in bytes for each socket; the kernel default when absent.
+    /// SO_RCVBUF in bytes for each socket. When absent: 8 MiB for UDP
+    /// ([`crate::socket::DEFAULT_UDP_BUFFER_BYTES`]), the kernel default for TCP and
+    /// unixgram.
     pub socket_buffer_size: Option<usize>,
     /// Number of UDP sockets bound with SO_REUSEPORT, each read by its own thread.
     pub readers: usize,
@@ -220,6 +224,12 @@ impl Config {
         observers
     }
 
+    /// The receive buffer asked for each UDP socket.
+    pub fn udp_buffer_size(&self) -> usize {
+        self.socket_buffer_size
+            .unwrap_or(crate::socket::DEFAULT_UDP_BUFFER_BYTES)
+    }
+
     pub fn permissions(&self) -> Result<u32, String> {
         u32::from_str_radix(&self.socket_permissions, 8)
             .ok()
@@ -251,8 +261,13 @@ impl Config {
         if self.readers > 1 && self.transport != Transport::Udp {
             problem(&["readers"], "several readers need transport udp".into());
         }
-        if self.socket_buffer_size == Some(0) {
-            problem(&["socket_buffer_size"], "must be greater than 0".into());
+        if let Some(size) = self.socket_buffer_size {
+            if size == 0 || size > MAX_SOCKET_BUFFER_BYTES {
+                problem(
+                    &["socket_buffer_size"],
+                    format!("must be between 1 and {MAX_SOCKET_BUFFER_BYTES} (1 GiB)"),
+                );
+            }
         }
         if self.transport != Transport::Unixgram && crate::socket::resolve(self.endpoint()).is_err()
         {
@@ -343,6 +358,13 @@ mod tests {
             Observer::Exponential { max_size: 160 }
         );
         assert!(config.problems().is_empty());
+        assert_eq!(config.udp_buffer_size(), 8 << 20);
+        assert_eq!(
+            parse("socket_buffer_size: 65536")
+                .unwrap()
+                .udp_buffer_size(),
+            65536
+        );
     }
 
     #[test]
@@ -375,6 +397,15 @@ mod tests {
             .map(|p| p.path.join("."))
             .collect();
         assert!(paths.contains(&"readers".to_string()), "{paths:?}");
+        for size in ["0", "2147483648"] {
+            let config = parse(&format!("socket_buffer_size: {size}")).unwrap();
+            let paths: Vec<_> = config.problems().into_iter().map(|p| p.path).collect();
+            assert_eq!(
+                paths,
+                vec![vec!["socket_buffer_size".to_string()]],
+                "{size}"
+            );
+        }
         assert!(paths.contains(&"timer_histogram_mapping.0.summary.percentiles".to_string()));
     }
 }

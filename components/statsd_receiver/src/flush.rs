@@ -6,9 +6,16 @@
 //! (name, type) with one data point per tag set. Timestamps: delta points start at the
 //! interval's start and end at the flush; cumulative counters start when the series
 //! was first seen; a DogStatsD `T` timestamp becomes the point time.
+//!
+//! In steps: a flush of many series takes milliseconds of CPU. Where it shares a core
+//! with a reader (one core for the whole process), a long stretch would keep the reader
+//! off the core for a scheduler slice while datagrams pile up in the socket. The merge
+//! and the build loops yield the CPU every [`STEP`] of work (`Pacer`), so a reader
+//! with datagrams waiting runs in between; on an idle core the yield returns at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use weir_api::batch::build::{
     AttributeList, ExponentialHistogramPoint, HistogramPoint, LogRecordBuilder, LogsBuilder,
@@ -17,7 +24,7 @@ use weir_api::batch::build::{
 use weir_api::batch::view::Temporality;
 use weir_api::Batch;
 
-use crate::aggregator::{Interval, SeriesMap};
+use crate::aggregator::{Interval, LineMap, SeriesMap};
 use crate::config::{Observer, Observers};
 use crate::key::{decode, KeyView};
 use crate::line::MetricType;
@@ -48,6 +55,33 @@ impl FlushOptions {
     }
 }
 
+/// The longest stretch of flush work between two yields.
+pub const STEP: Duration = Duration::from_micros(200);
+
+/// Yields the thread every [`STEP`] of work; the clock is read every 64 calls.
+struct Pacer {
+    since: Instant,
+    calls: u32,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            calls: 0,
+        }
+    }
+
+    fn step(&mut self) {
+        self.calls = self.calls.wrapping_add(1);
+        if !self.calls.is_multiple_of(64) || self.since.elapsed() < STEP {
+            return;
+        }
+        std::thread::yield_now();
+        self.since = Instant::now();
+    }
+}
+
 struct Remembered {
     value: f64,
     start_ns: u64,
@@ -68,6 +102,8 @@ pub struct Flushed {
     pub metrics: Option<Batch>,
     pub logs: Option<Batch>,
     pub series: usize,
+    /// The readers' maps, emptied, to give back ([`crate::aggregator::Aggregator::recycle`]).
+    pub recycled: Vec<LineMap>,
 }
 
 type ResourceKey = (Option<IpAddr>, String);
@@ -83,35 +119,44 @@ impl Flusher {
         }
     }
 
-    /// Merges the readers' intervals and builds the batches for the interval ending now.
+    /// Merges the readers' intervals by series key and builds the batches for the
+    /// interval ending now. The readers' maps come back emptied in `recycled`.
     pub fn flush(&mut self, parts: Vec<Interval>, now_ns: u64) -> Flushed {
-        let mut merged = SeriesMap::default();
+        let entries = parts.iter().map(|part| part.lines.len()).sum();
+        let mut merged = SeriesMap::with_capacity_and_hasher(entries, Default::default());
         let mut records = Vec::new();
-        for part in parts {
+        let mut recycled = Vec::with_capacity(parts.len());
+        let mut pacer = Pacer::new();
+        for mut part in parts {
             records.extend(part.events);
-            if merged.is_empty() {
-                merged = part.series;
-                continue;
+            for (_, entry) in part.lines.drain() {
+                merge_into(&mut merged, entry.key, entry.series);
+                pacer.step();
             }
-            for (key, series) in part.series {
-                merge_into(&mut merged, key, series);
-            }
+            recycled.push(part.lines);
         }
         let series = merged.len();
-        let metrics = self.build_metrics(merged, now_ns);
+        let metrics = self.build_metrics(merged, now_ns, &mut pacer);
         self.interval_start_ns = now_ns;
         Flushed {
             metrics,
             logs: build_logs(records),
             series,
+            recycled,
         }
     }
 
-    fn build_metrics(&mut self, merged: SeriesMap, now_ns: u64) -> Option<Batch> {
+    fn build_metrics(
+        &mut self,
+        merged: SeriesMap,
+        now_ns: u64,
+        pacer: &mut Pacer,
+    ) -> Option<Batch> {
         let mut resources: BTreeMap<ResourceKey, BTreeMap<MetricKey, Option<MetricBuilder>>> =
             BTreeMap::new();
         let start_ns = self.interval_start_ns;
         for (key, series) in merged {
+            pacer.step();
             let Some(view) = decode(&key) else { continue };
             let time_ns = series
                 .timestamp

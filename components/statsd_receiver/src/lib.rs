@@ -6,13 +6,17 @@
 //! - StatsD clients fire and forget, so the receiver must read faster than they send or
 //!   the kernel drops datagrams silently. Readers are threads doing batched `recvmmsg`
 //!   on SO_REUSEPORT sockets ([`readers`], [`socket`]); the kernel's drops are reported.
-//! - Aggregation is exact and cheap: lines are parsed without allocating ([`line`](mod@line)),
-//!   looked up by a reused key buffer ([`key`]), and aggregated into per-reader maps
-//!   ([`aggregator`], [`series`]) that the flusher merges once per interval ([`flush`]).
+//! - Aggregation is exact and cheap: a line whose identity (its bytes without the value)
+//!   a reader has already seen in the interval is applied after parsing only its value;
+//!   the first line of an identity is parsed in full without allocating
+//!   ([`line`](mod@line)) and keyed by its series ([`key`]). Readers aggregate into their
+//!   own maps ([`aggregator`], [`series`]), which the flusher swaps out, merges by series
+//!   and gives back emptied once per interval ([`flush`]).
 //! - Bad input is counted by reason ([`reason`]) and logged at a limited rate.
 //!
-//! Data path: socket -> reader -> `Aggregator::ingest` -> `parse_line` -> `Series::apply`
-//! ... interval end -> `Shards::drain` -> `Flusher::flush` -> `ReceiverOutput::send`.
+//! Data path: socket -> reader -> `Aggregator::ingest` -> (known identity: value only |
+//! new identity: `parse_line`, series key) -> `Series::apply` ... interval end ->
+//! `Shards::drain` -> `Flusher::flush` -> `Shards::recycle` -> `ReceiverOutput::send`.
 
 use std::sync::Arc;
 

@@ -397,7 +397,10 @@ fn check_tags(raw: &str, syntax: TagSyntax, options: &ParseOptions) -> Result<()
     Ok(())
 }
 
-fn check_values(raw: &str, kind: MetricType, options: &ParseOptions) -> Result<(), Reason> {
+/// Checks a line's value text for `kind`: numbers (`:`-packed) for every type but sets,
+/// one member for sets. The aggregator uses it alone for lines whose other parts it has
+/// already checked.
+pub fn check_values(raw: &str, kind: MetricType, options: &ParseOptions) -> Result<(), Reason> {
     if raw.is_empty() {
         return Err(Reason::BadValue);
     }

@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::aggregator::{Aggregator, Interval, Settings};
+use crate::aggregator::{Aggregator, Interval, LineMap, Settings};
 use crate::line::MAX_LINE_BYTES;
 use crate::reason::Reason;
 
@@ -60,12 +60,29 @@ impl Shards {
     }
 
     /// Takes every shard's interval; forgets shards whose reader has gone (closed TCP
-    /// connections) once they are drained.
+    /// connections) once they are drained. Each shard is locked only for a swap of maps.
     pub fn drain(&self) -> Vec<Interval> {
         let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
         let parts = list.iter().map(|shard| lock(shard).take()).collect();
         list.retain(|shard| Arc::strong_count(shard) > 1);
         parts
+    }
+
+    /// Gives the flusher's emptied maps back to shards that have no spare; the rest are
+    /// freed here, on the flusher's thread.
+    pub fn recycle(&self, maps: Vec<LineMap>) {
+        let list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        let mut maps = maps.into_iter();
+        for shard in list.iter() {
+            let mut aggregator = lock(shard);
+            if aggregator.has_spare() {
+                continue;
+            }
+            match maps.next() {
+                Some(map) => aggregator.recycle(map),
+                None => break,
+            }
+        }
     }
 }
 

@@ -1,10 +1,14 @@
 //! The receiver: bind, start readers, flush at every interval end, and once more at
 //! shutdown after the readers have stopped (so nothing received is left behind).
+//!
+//! A flush (swap the readers' maps out, merge, build OTLP, give the emptied maps back)
+//! runs on a blocking-pool thread, not on the async runtime's workers and never on a
+//! reader's thread: readers are held only for the swap.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -56,19 +60,42 @@ impl StatsdReceiver {
     }
 }
 
+/// What a flush changes, moved to the blocking thread that runs it.
+struct FlushState {
+    flusher: Flusher,
+    drops: Option<KernelDrops>,
+}
+
 /// Everything the flush loop owns.
 struct Running {
     output: ReceiverOutput,
     shards: Arc<Shards>,
-    flusher: Flusher,
+    state: Arc<Mutex<FlushState>>,
     settings: Arc<Settings>,
-    drops: Option<KernelDrops>,
 }
 
 impl Running {
     async fn flush(&mut self) {
-        let parts = self.shards.drain();
-        let flushed = self.flusher.flush(parts, unix_nanos());
+        let shards = Arc::clone(&self.shards);
+        let state = Arc::clone(&self.state);
+        let now = unix_nanos();
+        let work = tokio::task::spawn_blocking(move || {
+            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+            let parts = shards.drain();
+            let mut flushed = state.flusher.flush(parts, now);
+            shards.recycle(std::mem::take(&mut flushed.recycled));
+            if let Some(drops) = &mut state.drops {
+                drops.update();
+            }
+            flushed
+        });
+        let flushed = match work.await {
+            Ok(flushed) => flushed,
+            Err(err) => {
+                tracing::error!(receiver = %self.settings.receiver, error = %err, "statsd: flush failed");
+                return;
+            }
+        };
         self.settings.metrics.series.set(flushed.series as i64);
         for batch in [flushed.metrics, flushed.logs].into_iter().flatten() {
             let signal = batch.signal();
@@ -76,9 +103,6 @@ impl Running {
             if let Err(err) = self.output.send(batch).await {
                 tracing::warn!(receiver = %self.settings.receiver, %signal, error = %err, "statsd: flushed data not taken");
             }
-        }
-        if let Some(drops) = &mut self.drops {
-            drops.update();
         }
     }
 }
@@ -99,11 +123,9 @@ impl Receiver for StatsdReceiver {
         match transport {
             Transport::Udp => {
                 let address = resolve(&endpoint)?;
-                let sockets =
-                    socket::bind_udp(address, self.config.readers, self.config.socket_buffer_size)
-                        .map_err(|e| {
-                            StartError(format!("statsd: cannot bind udp {endpoint}: {e}"))
-                        })?;
+                let buffer = self.config.udp_buffer_size();
+                let sockets = socket::bind_udp(address, self.config.readers, buffer)
+                    .map_err(|e| StartError(format!("statsd: cannot bind udp {endpoint}: {e}")))?;
                 if let Some(Ok(local)) = sockets.first().map(|s| s.local_addr()) {
                     let _ = self.bound.set(local.to_string());
                 }
@@ -148,9 +170,11 @@ impl Receiver for StatsdReceiver {
         let mut running = Running {
             output,
             shards,
-            flusher: Flusher::new(options, unix_nanos()),
+            state: Arc::new(Mutex::new(FlushState {
+                flusher: Flusher::new(options, unix_nanos()),
+                drops,
+            })),
             settings,
-            drops,
         };
         let interval = self.config.aggregation_interval;
         let shutdown = ctx.shutdown;

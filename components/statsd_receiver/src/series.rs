@@ -201,9 +201,15 @@ impl Series {
     }
 }
 
-/// The integer count an observation stands for: 1/rate, rounded (README "Limits").
+/// The largest count one observation stands for. Without a cap, a rate such as `@1e-30`
+/// would weigh `u64::MAX` and overflow the histogram counts it is added to (found by
+/// fuzzing); 2^32 keeps any realistic interval's sums far below the u64 range.
+pub const MAX_WEIGHT: u64 = 1 << 32;
+
+/// The integer count an observation stands for: 1/rate, rounded, at most [`MAX_WEIGHT`]
+/// (README "Limits").
 pub fn weight(rate: f64) -> u64 {
-    (1.0 / rate).round().max(1.0) as u64
+    (1.0 / rate).round().clamp(1.0, MAX_WEIGHT as f64) as u64
 }
 
 fn merge_gauges(a: &mut GaugeState, b: GaugeState) {

@@ -5,6 +5,15 @@
 //! stream of datagrams (and one client always lands on the same reader, which keeps
 //! its gauge updates in order).
 //!
+//! Receive buffer: a reader that is off its core for a moment (a flush, another process,
+//! the scheduler) must find the datagrams that came meanwhile still queued. The kernel's
+//! default (`net.core.rmem_default`, 208 KiB on most distributions) holds about 90
+//! datagrams of 1 400 bytes, a few milliseconds at a million lines per second, so UDP
+//! sockets ask for [`DEFAULT_UDP_BUFFER_BYTES`] unless `socket_buffer_size` says
+//! otherwise. Linux caps SO_RCVBUF at `net.core.rmem_max`; when that cap bites, we retry
+//! with SO_RCVBUFFORCE (allowed with CAP_NET_ADMIN, as systemd-journald does for its
+//! sockets) and otherwise keep the capped size and log a warning naming the sysctl.
+//!
 //! Kernel drops: when a socket's receive buffer is full, Linux drops the datagram and
 //! counts it in the `drops` column of `/proc/net/udp` (and `udp6`) for that socket's
 //! inode. We read that column for our sockets' inodes at every flush and add the
@@ -15,8 +24,64 @@
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
 
+use nix::sys::socket::{setsockopt, sockopt::RcvBufForce};
 use prometheus_client::metrics::counter::Counter;
 use socket2::{Domain, Protocol, Socket, Type};
+
+/// SO_RCVBUF asked for each UDP socket when `socket_buffer_size` is not configured:
+/// 8 MiB, which the kernel doubles for its bookkeeping. With 1 400-byte datagrams (each
+/// costs about 2.3 KiB of buffer on loopback) it holds about 7 000 datagrams, over 100 ms
+/// at 2 M lines/s. Memory is used only while datagrams wait.
+pub const DEFAULT_UDP_BUFFER_BYTES: usize = 8 << 20;
+
+/// The receive buffer a socket got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiveBuffer {
+    /// What was asked (`socket_buffer_size`).
+    pub requested: usize,
+    /// What the kernel reports for SO_RCVBUF: twice the size it accepted.
+    pub granted: usize,
+    /// Whether SO_RCVBUFFORCE was needed (and allowed) to get past `net.core.rmem_max`.
+    pub forced: bool,
+}
+
+impl ReceiveBuffer {
+    /// Whether `net.core.rmem_max` capped the buffer below what was asked.
+    pub fn capped(&self) -> bool {
+        self.granted / 2 < self.requested
+    }
+}
+
+/// Sets the receive buffer to `size`; when `net.core.rmem_max` caps it, retries with
+/// SO_RCVBUFFORCE, which succeeds only with CAP_NET_ADMIN.
+pub fn set_receive_buffer(socket: &Socket, size: usize) -> std::io::Result<ReceiveBuffer> {
+    socket.set_recv_buffer_size(size)?;
+    let mut buffer = ReceiveBuffer {
+        requested: size,
+        granted: socket.recv_buffer_size()?,
+        forced: false,
+    };
+    if buffer.capped() && setsockopt(socket, RcvBufForce, &size).is_ok() {
+        buffer.granted = socket.recv_buffer_size()?;
+        buffer.forced = true;
+    }
+    Ok(buffer)
+}
+
+/// Logs what a capped buffer means and how to lift the cap.
+fn warn_if_capped(buffer: &ReceiveBuffer) {
+    if buffer.capped() {
+        tracing::warn!(
+            requested = buffer.requested,
+            granted = buffer.granted / 2,
+            "statsd: net.core.rmem_max caps the UDP receive buffer below socket_buffer_size; \
+             bursts the buffer cannot hold are dropped by the kernel (counted in \
+             weir_statsd_receiver_kernel_drops). Raise it with `sysctl -w net.core.rmem_max={}` \
+             or give Weir CAP_NET_ADMIN",
+            buffer.requested
+        );
+    }
+}
 
 /// Resolves `host:port` (`:8125` means every interface, as in Go) to the first address.
 pub fn resolve(endpoint: &str) -> Result<SocketAddr, String> {
@@ -33,12 +98,12 @@ pub fn resolve(endpoint: &str) -> Result<SocketAddr, String> {
 }
 
 /// Binds `count` UDP sockets to `address` (the first one decides the port when it is
-/// 0), with SO_REUSEPORT when there are several, SO_RCVBUF when configured, and a read
-/// timeout so reader threads notice shutdown.
+/// 0), with SO_REUSEPORT when there are several, a receive buffer of `buffer` bytes
+/// (see [`set_receive_buffer`]), and a read timeout so reader threads notice shutdown.
 pub fn bind_udp(
     address: SocketAddr,
     count: usize,
-    buffer: Option<usize>,
+    buffer: usize,
 ) -> std::io::Result<Vec<UdpSocket>> {
     let mut sockets = Vec::with_capacity(count);
     let mut address = address;
@@ -51,8 +116,9 @@ pub fn bind_udp(
         if count > 1 {
             socket.set_reuse_port(true)?;
         }
-        if let Some(size) = buffer {
-            socket.set_recv_buffer_size(size)?;
+        let granted = set_receive_buffer(&socket, buffer)?;
+        if sockets.is_empty() {
+            warn_if_capped(&granted);
         }
         socket.bind(&address.into())?;
         socket.set_read_timeout(Some(crate::READ_TIMEOUT))?;
@@ -142,7 +208,7 @@ mod tests {
 
     #[test]
     fn our_socket_appears_in_proc() {
-        let sockets = bind_udp("127.0.0.1:0".parse().unwrap(), 2, Some(1 << 20)).unwrap();
+        let sockets = bind_udp("127.0.0.1:0".parse().unwrap(), 2, 1 << 20).unwrap();
         assert_eq!(
             sockets[0].local_addr().unwrap(),
             sockets[1].local_addr().unwrap()
@@ -152,5 +218,41 @@ mod tests {
         assert!(table
             .lines()
             .any(|l| l.split_whitespace().nth(9) == Some(&inode.to_string())));
+    }
+
+    fn rmem_max() -> usize {
+        std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn receive_buffer_reaches_the_request_or_the_cap() {
+        let sockets =
+            bind_udp("127.0.0.1:0".parse().unwrap(), 1, DEFAULT_UDP_BUFFER_BYTES).unwrap();
+        let granted = socket2::SockRef::from(&sockets[0])
+            .recv_buffer_size()
+            .unwrap();
+        // Linux reports twice the accepted size; without CAP_NET_ADMIN the request is
+        // capped at net.core.rmem_max, never below it.
+        let floor = DEFAULT_UDP_BUFFER_BYTES.min(rmem_max());
+        assert!(granted >= 2 * floor, "granted {granted}, floor {floor}");
+    }
+
+    #[test]
+    fn a_buffer_past_rmem_max_is_forced_or_reported_capped() {
+        let cap = rmem_max();
+        if cap == 0 {
+            return; // no /proc: nothing to compare with
+        }
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        let buffer = set_receive_buffer(&socket, cap + (1 << 20)).unwrap();
+        if buffer.forced {
+            assert!(!buffer.capped(), "{buffer:?}");
+        } else {
+            assert!(buffer.capped(), "{buffer:?}");
+            assert_eq!(buffer.granted, 2 * cap);
+        }
     }
 }

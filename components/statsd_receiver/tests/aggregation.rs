@@ -6,6 +6,7 @@ mod common;
 
 use common::{attrs, config, Harness, Value};
 use weir_statsd_receiver::exphist::{lower_boundary, map_to_index};
+use weir_statsd_receiver::reason::Reason;
 
 #[test]
 fn counters_scale_by_sample_rate() {
@@ -82,6 +83,24 @@ fn timers_count_sum_min_max() {
             max: 20.0
         }
     );
+}
+
+#[test]
+fn tiny_sample_rates_weigh_at_most_two_to_the_32() {
+    // Found by fuzzing: `@1e-30` weighed u64::MAX and the second observation overflowed
+    // the histogram's counts.
+    let mut h = Harness::new(config("{}"));
+    h.send(b"t:2|ms|@1e-30\nt:2|ms|@1e-30\nt:2|h|@0.000000000000000000000000000005");
+    let points = h.flush();
+    let mut counts: Vec<_> = points
+        .iter()
+        .map(|p| match &p.value {
+            Value::Observed { count, .. } => *count,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [1 << 32, 2 << 32]);
 }
 
 #[test]
@@ -231,4 +250,84 @@ fn bad_lines_never_spoil_the_rest_of_a_datagram() {
     assert!(text.contains(
         "weir_statsd_receiver_invalid_lines_total{receiver=\"statsd\",reason=\"empty_name\"} 1"
     ));
+}
+
+// The aggregator keys its entries by line identity (the line without its value) and
+// parses only the value of a line whose identity it has seen in the interval. These
+// tests pin down that the shortcut changes nothing.
+
+#[test]
+fn spellings_of_one_series_merge_into_one_point() {
+    let mut h = Harness::new(config("{}"));
+    // Tag order and sample rate differ: three identities, one series.
+    let datagram = b"a:1|c|#x:1,y:2\na:2|c|#y:2,x:1\na:4|c|@0.5|#x:1,y:2\na:1|c|#x:1,y:2";
+    h.send(datagram);
+    let points = h.flush();
+    assert_eq!(points.len(), 1, "{points:?}");
+    assert_eq!(points[0].attributes, attrs(&[("x", "1"), ("y", "2")]));
+    assert_eq!(points[0].value, Value::Sum(1.0 + 2.0 + 8.0 + 1.0));
+    // The next interval starts from the recycled map: same result.
+    h.send(datagram);
+    assert_eq!(h.flush()[0].value, Value::Sum(12.0));
+}
+
+#[test]
+fn the_last_gauge_set_wins_across_spellings() {
+    let mut h = Harness::new(config("{}"));
+    h.send(b"g:1|g|#a:1,b:2\ng:5|g|#b:2,a:1\ng:3|g|#a:1,b:2\ng:7|g|#b:2,a:1");
+    assert_eq!(h.flush()[0].value, Value::Gauge(7.0));
+}
+
+#[test]
+fn a_known_identity_still_checks_its_value_and_timestamp() {
+    let mut h = Harness::new(config("{}"));
+    h.send(b"a:1|c|#t:1\na:x|c|#t:1\na:1:2|c|#t:1\na:2|c|#t:1|Tabc\na:4|c|#t:1|T1700000000\nu:m|s\nu:m:n|s");
+    assert_eq!(
+        h.invalid(Reason::BadValue),
+        2,
+        "{:?}",
+        h.invalid_by_reason()
+    );
+    assert_eq!(h.invalid(Reason::BadTimestamp), 1);
+    assert_eq!(h.invalid_total(), 3);
+    let points = h.flush();
+    let a = points.iter().find(|p| p.name == "a").expect("a");
+    assert_eq!(a.value, Value::Sum(1.0 + 1.0 + 2.0 + 4.0));
+    assert_eq!(a.time_ns, 1_700_000_000_000_000_000);
+    let u = points.iter().find(|p| p.name == "u").expect("u");
+    assert_eq!(u.value, Value::Distinct(1));
+}
+
+#[test]
+fn a_known_identity_follows_the_negative_counter_rule() {
+    let mut h = Harness::new(config("is_monotonic_counter: true"));
+    h.send(b"c:1|c\nc:-1|c\nc:2|c");
+    assert_eq!(h.invalid(Reason::NegativeCounter), 1);
+    assert_eq!(h.flush()[0].value, Value::Sum(3.0));
+}
+
+#[test]
+fn the_flusher_gives_the_readers_maps_back_for_the_next_interval() {
+    let mut h = Harness::new(config("{}"));
+    let datagram: Vec<u8> = (0..500)
+        .flat_map(|i| format!("s{i}:1|c\n").into_bytes())
+        .collect();
+    h.send(&datagram);
+    let part = h.aggregators[0].take();
+    assert_eq!(part.lines.len(), 500);
+    let mut flushed = h.flusher.flush(vec![part], h.now_ns + 1);
+    assert_eq!(flushed.series, 500);
+    let map = flushed.recycled.pop().expect("one map per reader");
+    assert!(map.is_empty() && map.capacity() >= 500);
+    assert!(!h.aggregators[0].has_spare());
+    h.aggregators[0].recycle(map);
+    assert!(h.aggregators[0].has_spare());
+    let empty = h.aggregators[0].take();
+    assert!(empty.lines.is_empty());
+    assert!(
+        !h.aggregators[0].has_spare(),
+        "the spare became the live map"
+    );
+    h.send(&datagram);
+    assert_eq!(h.aggregators[0].take().lines.len(), 500);
 }

@@ -23,6 +23,7 @@ mod repr;
 mod retain;
 mod splice;
 pub use retain::PointView;
+mod partition;
 mod split;
 pub mod view;
 mod wire;

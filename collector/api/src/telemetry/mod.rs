@@ -14,7 +14,9 @@
 //! updated with a single atomic operation; no lock is taken on the hot path.
 
 mod bundles;
+mod forget;
 pub mod names;
+mod view;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +29,7 @@ use prometheus_client::registry::Registry;
 
 pub use bundles::{ExporterCounters, ProcessorCounters, ReceiverCounters, SignalCounters};
 pub use names::{CounterDef, GaugeDef};
+pub use view::{ComponentDoc, PipelineView, ViewResponse};
 
 /// Label pairs, in order.
 pub type Labels = Vec<(String, String)>;
@@ -50,6 +53,11 @@ struct Inner {
     budget: crate::budget::MemoryBudget,
     /// Exporter queue fill and delivery latency, for load shedding.
     pressure: crate::pressure::Pressure,
+    /// Authenticator extensions by id, found by receivers and exporters (see
+    /// [`crate::auth`]): as process-wide as the budget.
+    authenticators: crate::auth::Authenticators,
+    /// The pipeline view and component list published for the pipeline page.
+    view: view::Published,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -98,6 +106,11 @@ impl Telemetry {
     /// The process's pressure readings (see [`crate::pressure`]).
     pub fn pressure(&self) -> &crate::pressure::Pressure {
         &self.inner.pressure
+    }
+
+    /// The process's authenticator extensions (see [`crate::auth`]).
+    pub fn authenticators(&self) -> &crate::auth::Authenticators {
+        &self.inner.authenticators
     }
 
     pub fn counter_of(&self, def: &CounterDef, values: &[&str]) -> Counter {

@@ -224,6 +224,16 @@ metrics! {
     counter EXPORTER_RETRIES = "weir_exporter_retries",
         "Number of export attempts retried after a retryable error",
         ["exporter", "data_type"];
+    /// Persistent queue: records skipped because their bytes were damaged (a bad
+    /// checksum, a record cut short), each logged with its file and offset.
+    counter QUEUE_DAMAGED_RECORDS = "weir_queue_damaged_records",
+        "Records of a persistent queue skipped because they were damaged on disk",
+        ["exporter"];
+    /// Persistent queue: items handed out again after a restart that an earlier run had
+    /// handed to the exporter without finishing: the upper bound of duplicates.
+    counter QUEUE_REDELIVERED_ITEMS = "weir_queue_redelivered_items",
+        "Items of a persistent queue sent again after a restart that may have been sent before",
+        ["exporter", "data_type"];
 
     // --- Any component.
     /// Items a component did not deliver, by reason. Every drop is counted here or in
@@ -365,6 +375,32 @@ metrics! {
         "Bytes of received batches the tail sampler holds until their traces are decided",
         ["processor"];
 
+    // --- loadbalancing exporter (the Collector's names, plus Weir's re-homing count).
+    counter LOADBALANCER_NUM_RESOLUTIONS = "otelcol_loadbalancer_num_resolutions",
+        "Number of times the resolver has triggered new resolutions.",
+        ["exporter", "resolver", "success"];
+    gauge LOADBALANCER_NUM_BACKENDS = "otelcol_loadbalancer_num_backends",
+        "Current number of backends in use.",
+        ["exporter", "resolver"];
+    counter LOADBALANCER_NUM_BACKEND_UPDATES = "otelcol_loadbalancer_num_backend_updates",
+        "Number of times the list of backends was updated.",
+        ["exporter", "resolver"];
+    counter LOADBALANCER_BACKEND_OUTCOME = "otelcol_loadbalancer_backend_outcome",
+        "Number of successes and failures for each endpoint.",
+        ["exporter", "endpoint", "success"];
+    counter LOADBALANCER_REHOMED_ITEMS = "weir_loadbalancer_rehomed_items",
+        "Items whose backend left the tier while they waited for a retry, sent to their keys' new owners instead",
+        ["exporter"];
+
+    // --- cardinality_limiter processor. `metric` takes the first `max_reported_metrics`
+    // metric names that went over their limit, then `_other`, so it stays bounded.
+    counter CARDINALITY_LIMITED_POINTS = "weir_cardinality_limiter_limited_points",
+        "Data points of a metric over its max_series distinct attribute sets, by metric name and action (drop_attributes or drop_point)",
+        ["processor", "metric", "action"];
+    gauge CARDINALITY_TRACKED_METRICS = "weir_cardinality_limiter_tracked_metrics",
+        "Metric names whose attribute sets the cardinality limiter tracks in the current window",
+        ["processor"];
+
     // --- statsd receiver.
     counter STATSD_INVALID_LINES = "weir_statsd_receiver_invalid_lines",
         "StatsD lines rejected, by reason.",
@@ -429,6 +465,25 @@ metrics! {
     gauge SPANMETRICS_SERIES = "weir_spanmetrics_series",
         "Series (calls and duration) the spanmetrics connector holds",
         ["connector"];
+
+    // --- heartbeat connector (silent sources). A source's series are removed when it is
+    // forgotten (`forget_after`, or a deliberate end), so their number stays bounded by
+    // `max_sources`.
+    gauge SOURCE_LAST_SEEN = "weir_source_last_seen_seconds",
+        "Unix time, in seconds, when the heartbeat connector last received data from the source",
+        ["connector", "source"];
+    gauge SOURCE_SILENT = "weir_source_silent",
+        "1 while the source has sent nothing for longer than expected_interval, else 0",
+        ["connector", "source"];
+    gauge HEARTBEAT_SOURCES = "weir_heartbeat_sources",
+        "Sources the heartbeat connector tracks (at most max_sources)",
+        ["connector"];
+    counter HEARTBEAT_UNTRACKED_RESOURCES = "weir_heartbeat_untracked_resources",
+        "Resources whose source the heartbeat connector does not track, by reason: max_sources (the table is full) or no_source_attributes",
+        ["connector", "reason"];
+    counter HEARTBEAT_FORGOTTEN_SOURCES = "weir_heartbeat_forgotten_sources",
+        "Sources the heartbeat connector stopped tracking, by reason: forget_after or shutdown (weir.heartbeat.shutdown=true on its last data)",
+        ["connector", "reason"];
 }
 
 /// `otelcol_receiver_accepted_*`, by signal.

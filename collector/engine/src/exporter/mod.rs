@@ -8,7 +8,14 @@
 //! pipeline's other exporters, unless `sending_queue.block_on_overflow` asks to push back.
 //! Every way a request ends records its outcome on the acknowledgement handles of the
 //! data it carries.
+//!
+//! With `sending_queue.storage`, a lane's queue is a storage extension's log instead
+//! (`disk.rs`): batches are written as wire bytes and prepared when read back.
 
+mod disk;
+#[cfg(test)]
+mod disk_tests;
+pub mod graph;
 mod queue;
 mod retry;
 
@@ -26,7 +33,9 @@ use weir_api::{
 };
 
 use crate::ratelimit::RateLimitedLog;
+use disk::DiskQueue;
 pub use queue::{MemoryQueue, PushError, Queue, Queued};
+use weir_api::storage::Storage;
 
 /// The queue and counters of one (exporter, signal).
 struct Lane {
@@ -34,6 +43,8 @@ struct Lane {
     signal: Signal,
     exporter: Arc<dyn Exporter>,
     queue: Box<dyn Queue>,
+    /// The persistent queue that replaces `queue` when `sending_queue.storage` is set.
+    disk: Option<Arc<DiskQueue>>,
     /// Queue fill and delivery latency, for load shedding.
     pressure: Arc<weir_api::pressure::LanePressure>,
     counters: ExporterCounters,
@@ -48,6 +59,9 @@ struct Lane {
 impl Lane {
     /// Prepares the batch's request (once) and queues it.
     async fn enqueue(&self, mut batch: Batch) {
+        if let Some(disk) = &self.disk {
+            return disk.enqueue(self, batch).await;
+        }
         let items = batch.item_count() as u64;
         let acks = batch.take_acks();
         let request = match self.exporter.prepare(batch) {
@@ -126,6 +140,8 @@ pub struct ExporterRuntime {
     id: String,
     exporter: Arc<dyn Exporter>,
     settings: ExporterSettings,
+    /// The storage named by `sending_queue.storage`, handed over at build.
+    storage: Option<Arc<dyn Storage>>,
     lanes: BTreeMap<Signal, Arc<Lane>>,
     inputs: BTreeMap<Signal, ExporterInput>,
     batcher_inputs: Vec<(mpsc::Receiver<Batch>, Arc<Lane>)>,
@@ -142,6 +158,7 @@ impl ExporterRuntime {
             id,
             exporter,
             settings,
+            storage: None,
             lanes: BTreeMap::new(),
             inputs: BTreeMap::new(),
             batcher_inputs: Vec::new(),
@@ -154,6 +171,21 @@ impl ExporterRuntime {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The storage extension id `sending_queue.storage` names, if any.
+    pub fn storage_name(&self) -> Option<&str> {
+        self.settings.queue.storage.as_deref()
+    }
+
+    /// Whether this exporter's queues are persistent.
+    pub fn is_persistent(&self) -> bool {
+        self.storage_name().is_some()
+    }
+
+    /// Hands over the storage `sending_queue.storage` names; its logs open at start.
+    pub fn use_storage(&mut self, storage: Arc<dyn Storage>) {
+        self.storage = Some(storage);
     }
 
     /// The input for `signal`, creating its lane on first use.
@@ -184,11 +216,15 @@ impl ExporterRuntime {
             .pressure()
             .lane(&format!("{} {}", self.id, signal));
         let queue = queue.reporting_to(pressure.clone());
+        let disk = self
+            .is_persistent()
+            .then(|| Arc::new(DiskQueue::new(&self.id, signal, telemetry)));
         let lane = Arc::new(Lane {
             exporter_id: self.id.clone(),
             signal,
             exporter: self.exporter.clone(),
             queue: Box::new(queue),
+            disk,
             pressure,
             counters,
             blocks,
@@ -220,6 +256,25 @@ impl ExporterRuntime {
             1
         };
         for lane in self.lanes.values() {
+            if let Some(disk) = &lane.disk {
+                let Some(storage) = &self.storage else {
+                    return Err(weir_api::StartError(format!(
+                        "sending_queue.storage names `{}`, which was not handed to the exporter",
+                        self.storage_name().unwrap_or_default()
+                    )));
+                };
+                disk.open(storage.as_ref(), lane).map_err(|err| {
+                    weir_api::StartError(format!("persistent queue for {}: {err}", lane.signal))
+                })?;
+                for _ in 0..consumers {
+                    self.workers.spawn(disk.clone().consume(
+                        lane.clone(),
+                        self.settings.clone(),
+                        self.abort.clone(),
+                    ));
+                }
+                continue;
+            }
             for _ in 0..consumers {
                 let lane = lane.clone();
                 let settings = self.settings.clone();
@@ -288,6 +343,10 @@ impl ExporterRuntime {
         .await;
         for lane in self.lanes.values() {
             lane.queue.close();
+            if let Some(disk) = &lane.disk {
+                // The backlog stays on disk for the next start: not drained, not failed.
+                disk.stop();
+            }
         }
         let drained = tokio::time::timeout_at(deadline.into(), async {
             while self.workers.join_next().await.is_some() {}
@@ -315,6 +374,13 @@ impl ExporterRuntime {
             }
         }
         lost += self.aborted_items.load(Ordering::Relaxed);
+        for lane in self.lanes.values() {
+            if let Some(disk) = &lane.disk {
+                let bytes = disk.backlog_bytes();
+                tracing::info!(exporter = %self.id, signal = %lane.signal, bytes,
+                    "persistent queue: the backlog stays on disk for the next start");
+            }
+        }
         self.exporter.shutdown().await;
         lost
     }

@@ -21,6 +21,11 @@ pub enum Delivery {
         items: usize,
         reason: String,
     },
+    /// The shutdown deadline cut delivery short; nothing was counted yet. A memory queue
+    /// counts it as failed ([`deliver`]); a persistent queue keeps it on disk.
+    Abandoned {
+        items: usize,
+    },
 }
 
 /// Sends `item`, retrying as configured, until it is sent, fails for good, or `abort`
@@ -34,7 +39,19 @@ pub async fn deliver(
     exporter_id: &str,
 ) -> Delivery {
     let Queued { mut request, acks } = item;
-    let outcome = attempts(settings, counters, request.as_mut(), abort, exporter_id).await;
+    let mut outcome = attempts(settings, counters, request.as_mut(), abort, exporter_id).await;
+    if let Delivery::Abandoned { items } = outcome {
+        counters.send_failed.inc_by(items as u64);
+        tracing::error!(
+            exporter = exporter_id,
+            items,
+            "exporting failed; the data is dropped (shutdown deadline reached)"
+        );
+        outcome = Delivery::Failed {
+            items,
+            reason: "shutdown deadline reached".to_string(),
+        };
+    }
     match &outcome {
         Delivery::Sent => acks.record(Outcome::Delivered),
         Delivery::Failed { items, .. } => {
@@ -43,11 +60,15 @@ pub async fn deliver(
             }
             acks.record(Outcome::Failed);
         }
+        Delivery::Abandoned { .. } => acks.record(Outcome::Failed),
     }
     outcome
 }
 
-async fn attempts(
+/// Sends `request`, retrying as configured; counts sent and failed items, except when
+/// the shutdown deadline (`abort`) cuts it short: that is [`Delivery::Abandoned`],
+/// counted by the caller.
+pub async fn attempts(
     settings: &ExporterSettings,
     counters: &ExporterCounters,
     request: &mut dyn ExportRequest,
@@ -61,7 +82,7 @@ async fn attempts(
     loop {
         let attempt = tokio::select! {
             result = attempt(&mut *request, settings.timeout) => result,
-            _ = abort.cancelled() => Err(ExportError::permanent("shutdown deadline reached during export")),
+            _ = abort.cancelled() => return Delivery::Abandoned { items },
         };
         let (message, retry_after) = match attempt {
             Ok(()) => {
@@ -89,14 +110,15 @@ async fn attempts(
             .max(retry_after.unwrap_or_default());
         let budget = settings.retry.max_elapsed_time;
         let out_of_time = !budget.is_zero() && started.elapsed() + delay > budget;
-        if !settings.retry.enabled || out_of_time || abort.is_cancelled() {
+        if abort.is_cancelled() {
+            return Delivery::Abandoned { items };
+        }
+        if !settings.retry.enabled || out_of_time {
             counters.send_failed.inc_by(items as u64);
             let why = if !settings.retry.enabled {
                 "retry_on_failure is disabled"
-            } else if out_of_time {
-                "retry_on_failure.max_elapsed_time exhausted"
             } else {
-                "shutdown deadline reached"
+                "retry_on_failure.max_elapsed_time exhausted"
             };
             tracing::error!(exporter = exporter_id, items, error = %message,
                 "exporting failed; the data is dropped ({why})");

@@ -17,6 +17,11 @@
 //! Then the batch is sent: 200 when the pipeline took it, 503 with `Retry-After` when it
 //! is full or shutting down, 404 when no pipeline takes the signal (the Collector
 //! registers no handler for it).
+//!
+//! Before all of these, with `auth` set, a request without valid credentials is
+//! answered 401 and counted as `unauthenticated` (a CORS preflight is answered without
+//! credentials, as browsers send none). Connections come from `weir_api::conn` (TLS,
+//! `max_connections`, `read_header_timeout`).
 
 mod body;
 mod cors;
@@ -40,9 +45,12 @@ use tokio_util::sync::CancellationToken;
 use weir_api::{Batch, ConsumeError, ReceiverOutput, RefusalReason, Signal, StartError};
 
 use crate::config::HttpConfig;
+use crate::security::{self, Security, Wanted};
 use crate::{endpoint, metadata};
 use body::{BodyError, Encoding};
 use reply::{code, Format, Reply};
+use weir_api::auth::ServerAuthenticator;
+use weir_api::conn::ServerOptions;
 
 /// Bodies at least this large (on the wire) are decompressed and decoded on the blocking
 /// pool, so a 20 MiB request does not stall the connections sharing its worker thread.
@@ -52,10 +60,12 @@ const INLINE_DECODE_LIMIT: usize = 64 * 1024;
 pub struct HttpServer {
     listener: TcpListener,
     state: Arc<State>,
+    options: ServerOptions,
 }
 
 struct State {
     output: ReceiverOutput,
+    auth: Option<Arc<dyn ServerAuthenticator>>,
     routes: [(String, Signal); 3],
     max_body: usize,
     include_metadata: bool,
@@ -99,9 +109,22 @@ impl Refusal {
 
 impl HttpServer {
     pub async fn bind(config: &HttpConfig, output: ReceiverOutput) -> Result<Self, StartError> {
+        let Security { options, auth } = security::resolve(
+            Wanted {
+                protocol: "http",
+                name: "otlp receiver: HTTP",
+                tls: config.tls.as_ref(),
+                auth: config.auth.as_ref(),
+                max_connections: config.max_connections,
+                header_timeout: config.header_timeout(),
+                alpn: &[b"h2", b"http/1.1"],
+            },
+            &output,
+        )?;
         let listener = endpoint::listen(&config.endpoint, "http").await?;
         let state = State {
             output,
+            auth,
             routes: [
                 (config.traces_url_path.clone(), Signal::Traces),
                 (config.metrics_url_path.clone(), Signal::Metrics),
@@ -114,6 +137,7 @@ impl HttpServer {
         Ok(Self {
             listener,
             state: Arc::new(state),
+            options,
         })
     }
 
@@ -126,18 +150,19 @@ impl HttpServer {
     pub fn serve(self, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
         let addr = self.local_addr();
         Box::pin(async move {
-            tracing::info!(endpoint = %display_addr(addr), "otlp receiver: HTTP server started");
+            tracing::info!(endpoint = %display_addr(addr), tls = self.options.tls.is_some(),
+                "otlp receiver: HTTP server started");
             let state = self.state;
             let service = service_fn(move |request| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, request).await) }
             });
-            weir_api::http::serve(
+            weir_api::http::serve_with(
                 self.listener,
                 auto::Builder::new(TokioExecutor::new()),
                 service,
                 shutdown,
-                "otlp receiver: HTTP",
+                self.options,
             )
             .await;
             tracing::info!(endpoint = %display_addr(addr), "otlp receiver: HTTP server stopped");
@@ -147,11 +172,38 @@ impl HttpServer {
 
 async fn handle(state: &State, request: Request<Incoming>) -> Reply {
     let origin = request.headers().get(ORIGIN).cloned();
-    let mut reply = route(state, request).await;
+    let mut reply = match unauthenticated(state, &request) {
+        Some(refused) => refused,
+        None => route(state, request).await,
+    };
     if let (Some(cors), Some(origin)) = (&state.cors, &origin) {
         cors.decorate(origin, &mut reply);
     }
     reply
+}
+
+/// The 401 answer when `auth` is set and the request's credentials do not pass.
+fn unauthenticated(state: &State, request: &Request<Incoming>) -> Option<Reply> {
+    let auth = state.auth.as_ref()?;
+    if request.method() == Method::OPTIONS && state.cors.is_some() {
+        return None;
+    }
+    let reason = auth.authenticate(request.headers()).err()?;
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let reply = match Format::from_content_type(content_type) {
+        Some(format) => reply::status(
+            StatusCode::UNAUTHORIZED,
+            format,
+            code::UNAUTHENTICATED,
+            "Unauthorized".into(),
+        ),
+        None => reply::text(StatusCode::UNAUTHORIZED, "Unauthorized"),
+    };
+    Some(state.refuse(RefusalReason::Unauthenticated, &reason, reply))
 }
 
 impl State {

@@ -67,6 +67,7 @@ pub fn ok(format: Format) -> Reply {
 /// gRPC status codes used in `google.rpc.Status` bodies.
 pub mod code {
     pub const INVALID_ARGUMENT: i32 = 3;
+    pub const UNAUTHENTICATED: i32 = 16;
     pub const RESOURCE_EXHAUSTED: i32 = 8;
     pub const UNIMPLEMENTED: i32 = 12;
     pub const UNAVAILABLE: i32 = 14;

@@ -5,6 +5,7 @@
 // Helpers outside #[test] functions panic on purpose when the setup fails.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod grpc;
 mod http;
 mod refusals;

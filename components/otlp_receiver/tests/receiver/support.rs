@@ -128,8 +128,19 @@ pub async fn start(yaml: &str) -> Running {
 
 /// Starts a receiver whose pipelines take only `signals`.
 pub async fn start_for(yaml: &str, signals: &[Signal]) -> Running {
+    try_start_with(yaml, signals, Telemetry::new())
+        .await
+        .unwrap()
+}
+
+/// Starts a receiver sharing `telemetry` (where authenticators are registered), or
+/// returns its start error.
+pub async fn try_start_with(
+    yaml: &str,
+    signals: &[Signal],
+    telemetry: Telemetry,
+) -> Result<Running, weir_api::StartError> {
     let section: Value = serde_yaml_ng::from_str(yaml).unwrap();
-    let telemetry = Telemetry::new();
     let id = ComponentId::new("otlp", None);
     let consumer = Arc::new(FakeConsumer {
         batches: Mutex::new(Vec::new()),
@@ -158,16 +169,15 @@ pub async fn start_for(yaml: &str, signals: &[Signal]) -> Running {
             output,
             shutdown: shutdown.clone(),
         })
-        .await
-        .unwrap();
-    Running {
+        .await?;
+    Ok(Running {
         grpc: bound.grpc_addr,
         http: bound.http_addr,
         consumer,
         telemetry,
         shutdown,
         task: tokio::spawn(bound.running),
-    }
+    })
 }
 
 fn string_attribute(key: &str, value: &str) -> KeyValue {

@@ -1,0 +1,4 @@
+//! Fuzz target `otlp_json`: see `weir_tests::fuzz::otlp_json` (tests/src/fuzz.rs) for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weir_tests::fuzz::otlp_json(data));

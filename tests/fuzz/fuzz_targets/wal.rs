@@ -1,0 +1,4 @@
+//! Fuzz target `wal`: see `weir_tests::fuzz::wal` (tests/src/fuzz.rs) for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| weir_tests::fuzz::wal(data));
