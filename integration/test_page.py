@@ -18,10 +18,7 @@ attributes), not from the JSON: it is what an operator sees.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -42,23 +39,6 @@ CHROMIUM_ARGS = [
 ]
 
 # Spans at a steady pace through the SDK's OTLP/HTTP exporter until killed.
-LOAD_SCRIPT = textwrap.dedent("""
-    import sys, time
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    provider = TracerProvider(resource=Resource.create({"service.name": "page-load"}))
-    provider.add_span_processor(BatchSpanProcessor(
-        OTLPSpanExporter(endpoint=sys.argv[1]), schedule_delay_millis=200))
-    tracer = provider.get_tracer("page-load")
-    while True:
-        for _ in range(40):
-            with tracer.start_as_current_span("work"):
-                pass
-        time.sleep(0.05)
-""")
-
 
 def config(http_port: int, dead_port: int, zpages_port: int, health_port: int) -> str:
     return f"""
@@ -180,21 +160,6 @@ def browser_page():
             context.close()
 
 
-@pytest.fixture
-def load_process():
-    started: list[subprocess.Popen] = []
-
-    def start(endpoint: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", LOAD_SCRIPT, endpoint],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def test_the_page_shows_the_running_pipeline(start_weir, browser_page, load_process):

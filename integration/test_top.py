@@ -18,29 +18,12 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from harness import free_port, parse_prometheus_text, http_get, wait_until, weir_binary
-
-LOAD_SCRIPT = """
-import sys, time
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-provider = TracerProvider()
-provider.add_span_processor(BatchSpanProcessor(
-    OTLPSpanExporter(endpoint=sys.argv[1]), schedule_delay_millis=100))
-tracer = provider.get_tracer("top-load")
-while True:
-    for _ in range(25):
-        with tracer.start_as_current_span("work"):
-            pass
-    time.sleep(0.05)
-"""
 
 ESC = "\x1b"
 
@@ -81,21 +64,6 @@ def tmux(tmp_path):
     server.stop()
 
 
-@pytest.fixture
-def load_process():
-    started: list[subprocess.Popen] = []
-
-    def start(endpoint: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", LOAD_SCRIPT, endpoint],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def number(text: str) -> float:
@@ -158,7 +126,7 @@ service:
     assert "Weir " in screen and f"127.0.0.1:{weir.metrics_port}" in screen, screen
     assert row_rates(screen, "processor", "batch") is not None, screen
 
-    load = load_process(f"http://127.0.0.1:{http_port}/v1/traces")
+    load = load_process(f"http://127.0.0.1:{http_port}/v1/traces", spans=25, delay_ms=100)
     wait_until(lambda: accepted_spans(weir.metrics_port) > 0, timeout=20, what="spans arriving")
 
     def close_to_the_counters():
