@@ -51,17 +51,12 @@ impl TlsClientSettings {
                 suggestion: None,
             })
         };
-        for (file, pem, key) in [
+        for (key, message) in file_or_pem_problems([
             (&self.ca_file, &self.ca_pem, "ca_pem"),
             (&self.cert_file, &self.cert_pem, "cert_pem"),
             (&self.key_file, &self.key_pem, "key_pem"),
-        ] {
-            if !file.is_empty() && !pem.is_empty() {
-                problem(
-                    key,
-                    format!("set {} or {key}, not both", key.replace("_pem", "_file")),
-                );
-            }
+        ]) {
+            problem(key, message);
         }
         let has_cert = !self.cert_file.is_empty() || !self.cert_pem.is_empty();
         let has_key = !self.key_file.is_empty() || !self.key_pem.is_empty();
@@ -249,6 +244,23 @@ pub(crate) fn pem(file: &str, inline: &str, key: &str) -> Result<Option<Vec<u8>>
         return Ok(Some(inline.as_bytes().to_vec()));
     }
     Ok(None)
+}
+
+/// A `(key, message)` for each `(file, pem, pem key)` where both the file and the inline
+/// PEM are set: the client's and the server's `tls` sections refuse that alike.
+pub(crate) fn file_or_pem_problems(
+    pairs: [(&String, &String, &'static str); 3],
+) -> Vec<(&'static str, String)> {
+    pairs
+        .into_iter()
+        .filter(|(file, pem, _)| !file.is_empty() && !pem.is_empty())
+        .map(|(_, _, key)| {
+            (
+                key,
+                format!("set {} or {key}, not both", key.replace("_pem", "_file")),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -107,17 +107,12 @@ impl TlsServerSettings {
                 suggestion: None,
             })
         };
-        for (file, inline, key) in [
+        for (key, message) in crate::tls::file_or_pem_problems([
             (&self.cert_file, &self.cert_pem, "cert_pem"),
             (&self.key_file, &self.key_pem, "key_pem"),
             (&self.ca_file, &self.ca_pem, "ca_pem"),
-        ] {
-            if !file.is_empty() && !inline.is_empty() {
-                problem(
-                    key,
-                    format!("set {} or {key}, not both", key.replace("_pem", "_file")),
-                );
-            }
+        ]) {
+            problem(key, message);
         }
         let has_cert = !self.cert_file.is_empty() || !self.cert_pem.is_empty();
         let has_key = !self.key_file.is_empty() || !self.key_pem.is_empty();
