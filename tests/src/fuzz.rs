@@ -360,7 +360,8 @@ pub fn prometheus(data: &[u8]) {
         sample_limit: 10_000,
         ..Options::default()
     };
-    let mut builder = ScrapeBuilder::new(&target, &options, 1_000_000_000);
+    let mut memory = TargetMemory::default();
+    let mut builder = ScrapeBuilder::new(&target, &options, &mut memory, 1_000_000_000);
     let mut sink = BodySink::new(format, gzipped, 1 << 20);
     let split = usize::from(selector >> 3).min(body.len());
     let (first, second) = body.split_at(split);
@@ -370,8 +371,7 @@ pub fn prometheus(data: &[u8]) {
     if sink.finish(&mut builder).is_err() {
         return;
     }
-    let mut memory = TargetMemory::default();
-    let (batch, _counts) = builder.finish(&mut memory, 0.01);
+    let (batch, _counts) = builder.finish(0.01);
     check_batch(&batch);
 }
 

@@ -211,7 +211,7 @@ async fn run_target(
         }
         let started = Instant::now();
         let now = now_ns();
-        let mut builder = ScrapeBuilder::new(&target.info, &ctx.options, now);
+        let mut builder = ScrapeBuilder::new(&target.info, &ctx.options, &mut memory, now);
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
             result = tokio::time::timeout(ctx.timeout(), ctx.scraper.scrape(&target.url, ctx.timeout(), &mut builder)) => {
@@ -220,7 +220,7 @@ async fn run_target(
         };
         let duration = started.elapsed().as_secs_f64();
         let batch = match result {
-            Ok(()) => builder.finish(&mut memory, duration).0,
+            Ok(()) => builder.finish(duration).0,
             Err(error) => {
                 drop(builder);
                 let reason = error.reason();

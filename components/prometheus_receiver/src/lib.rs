@@ -111,6 +111,7 @@ impl Receiver for PrometheusReceiver {
                 label_limit: job.label_limit,
                 label_name_length_limit: job.label_name_length_limit,
                 label_value_length_limit: job.label_value_length_limit,
+                metadata: Default::default(),
             };
             jobs.push(Arc::new(job::JobContext {
                 receiver: self.id.clone(),
