@@ -235,3 +235,177 @@ class RecordingReceiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- Remote-write 2.0 (io.prometheus.write.v2.Request), added for issue 13 item 5 ---------
+#
+# Built the same way as the 1.0 class above, from the published v2 types.proto vendored in
+# tests/conformance/remote_write/proto/prompb/io/prometheus/write/v2/. Oneof members are
+# flattened (a Histogram's `count_int`/`count_float` read as plain fields: use whichever is
+# set), nested enums read as int32.
+
+PROTO_V2 = PROTO_DIR / "io" / "prometheus" / "write" / "v2" / "types.proto"
+CONTENT_TYPE_V2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+METRIC_TYPES_V2 = {"UNSPECIFIED": 0, "COUNTER": 1, "GAUGE": 2, "HISTOGRAM": 3, "GAUGEHISTOGRAM": 4,
+                   "SUMMARY": 5, "INFO": 6, "STATESET": 7}
+WRITTEN_HEADERS = ("X-Prometheus-Remote-Write-Samples-Written",
+                   "X-Prometheus-Remote-Write-Histograms-Written",
+                   "X-Prometheus-Remote-Write-Exemplars-Written")
+
+
+def _v2_message_class():
+    source = re.sub(r"//[^\n]*", "", PROTO_V2.read_text())
+    package = re.search(r"^package\s+([\w.]+)\s*;", source, re.M).group(1)
+    assert package == "io.prometheus.write.v2", package
+    messages = {name: _fields(body) for name, body in _blocks(source, "message")}
+    # What the tests read, as the published schema has it.
+    assert messages["Request"][0] == [(True, "string", "symbols", 4), (True, "TimeSeries", "timeseries", 5)]
+    assert messages["TimeSeries"][0] == [(True, "uint32", "labels_refs", 1), (True, "Sample", "samples", 2),
+                                         (True, "Histogram", "histograms", 3),
+                                         (True, "Exemplar", "exemplars", 4),
+                                         (False, "Metadata", "metadata", 5)]
+    assert messages["Sample"][0] == [(False, "double", "value", 1), (False, "int64", "timestamp", 2),
+                                     (False, "int64", "start_timestamp", 3)]
+    assert messages["Metadata"][0] == [(False, "MetricType", "type", 1), (False, "uint32", "help_ref", 3),
+                                       (False, "uint32", "unit_ref", 4)]
+    assert (False, "int64", "start_timestamp", 17) in messages["Histogram"][0]
+    assert (False, "sint32", "schema", 4) in messages["Histogram"][0]
+    file = descriptor_pb2.FileDescriptorProto(name="weir_test/prompb_v2.proto", package=package,
+                                              syntax="proto3")
+    for name, (fields, enums) in messages.items():
+        message = file.message_type.add(name=name)
+        for repeated, typ, field, number in fields:
+            f = message.field.add(name=field, number=number, json_name=field)
+            f.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
+            short = typ.split(".")[-1]
+            if typ in SCALARS:
+                f.type = SCALARS[typ]
+            elif short in enums:
+                f.type = _F.TYPE_INT32  # an enum on the wire is a varint
+            else:
+                f.type = _F.TYPE_MESSAGE
+                f.type_name = f".{package}.{short}"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.Request"))
+
+
+RequestV2 = _v2_message_class()
+
+
+def decode_v2(body: bytes):
+    request = RequestV2()
+    request.ParseFromString(snappy_decompress(body))
+    return request
+
+
+def is_v2(headers: dict) -> bool:
+    """Whether a request's (lower-case) headers say its body is a 2.0 Request."""
+    return headers.get("content-type", "").replace(" ", "") == CONTENT_TYPE_V2
+
+
+def labels_of_v2(request, series) -> dict[str, str]:
+    refs = list(series.labels_refs)
+    return {request.symbols[refs[i]]: request.symbols[refs[i + 1]] for i in range(0, len(refs), 2)}
+
+
+def written_counts(request) -> tuple[int, int, int]:
+    """Samples, histograms and exemplars in a 2.0 request."""
+    return (sum(len(s.samples) for s in request.timeseries),
+            sum(len(s.histograms) for s in request.timeseries),
+            sum(len(s.exemplars) for s in request.timeseries))
+
+
+def spec_violations(request) -> list[str]:
+    """The 2.0 spec's rules a request breaks (empty when it is valid)."""
+    out = []
+    symbols = list(request.symbols)
+    n = len(symbols)
+    if not symbols or symbols[0] != "":
+        out.append("symbols[0] is not the empty string")
+
+    def refs_ok(refs, what):
+        refs = list(refs)
+        if len(refs) % 2:
+            out.append(f"{what}: odd number of refs")
+        if any(r >= n for r in refs):
+            out.append(f"{what}: ref out of range")
+            return False
+        return not len(refs) % 2
+
+    for i, s in enumerate(request.timeseries):
+        what = f"series {i}"
+        if not s.labels_refs:
+            out.append(f"{what}: no labels_refs")
+        if refs_ok(s.labels_refs, what):
+            refs = list(s.labels_refs)
+            names = [symbols[refs[j]] for j in range(0, len(refs), 2)]
+            values = [symbols[refs[j + 1]] for j in range(0, len(refs), 2)]
+            if names != sorted(names) or len(set(names)) != len(names):
+                out.append(f"{what}: label names not sorted and unique: {names}")
+            if "__name__" not in names:
+                out.append(f"{what}: no __name__")
+            if "" in names or "" in values:
+                out.append(f"{what}: an empty label name or value")
+        if bool(s.samples) == bool(s.histograms):
+            out.append(f"{what}: needs samples or histograms, not both or neither")
+        for points in (s.samples, s.histograms):
+            times = [p.timestamp for p in points]
+            if times != sorted(times) or len(set(times)) != len(times):
+                out.append(f"{what}: timestamps not increasing")
+            for p in points:
+                if p.start_timestamp > p.timestamp:
+                    out.append(f"{what}: start timestamp after the sample")
+        if not s.HasField("metadata"):
+            out.append(f"{what}: no metadata")
+        elif s.metadata.help_ref >= n or s.metadata.unit_ref >= n:
+            out.append(f"{what}: metadata ref out of range")
+        for e in s.exemplars:
+            refs_ok(e.labels_refs, f"{what} exemplar")
+            if e.timestamp <= 0:
+                out.append(f"{what}: exemplar without a timestamp")
+    return out
+
+
+def answer_v2(n, record):
+    """A 2.0 receiver's answer: 204 with the written counts of everything (for a 2.0 body)."""
+    request = record.get("request")
+    if record.get("version") != "2.0" or request is None:
+        return 204, {}, ""
+    return 204, dict(zip(WRITTEN_HEADERS, map(str, written_counts(request)))), ""
+
+
+class RecordingReceiverV2(RecordingReceiver):
+    """`RecordingReceiver` that also speaks 2.0: a body whose Content-Type names
+    io.prometheus.write.v2.Request is decoded with `RequestV2` (record["version"] "2.0",
+    and record["violations"] lists the spec rules it breaks), any other with the 1.0
+    class (version "1.0"). The default answer is `answer_v2`."""
+
+    def __init__(self, answer=None, delay=None):
+        super().__init__(answer=answer or answer_v2, delay=delay)
+
+    def handle(self, method, path, headers, body):
+        lower = {k.lower(): v for k, v in headers.items()}
+        version = "2.0" if is_v2(lower) else "1.0"
+        record = {"method": method, "path": path, "body": body, "at": time.monotonic(),
+                  "headers": lower, "thread": threading.current_thread().name, "version": version,
+                  "violations": []}
+        try:
+            if method != "POST":
+                record["request"] = None
+            elif version == "2.0":
+                record["request"] = decode_v2(body)
+                record["violations"] = spec_violations(record["request"])
+            else:
+                record["request"] = decode(body)
+        except Exception as err:  # noqa: BLE001 - recorded for the test to assert on
+            record["request"] = None
+            record["error"] = repr(err)
+        if self.delay is not None:
+            self.delay(record)
+        with self.lock:
+            n = len(self.records)
+            status, answer_headers, text = self.answer(n, record)
+            record["status"] = status
+            self.records.append(record)
+        return status, answer_headers, text

@@ -17,6 +17,8 @@ pub mod grpc;
 
 /// Prometheus remote-write 1.0 messages.
 pub mod remote_write;
+/// Prometheus remote-write 2.0 messages (`io.prometheus.write.v2.Request`).
+pub mod remote_write_v2;
 
 /// Checks, without allocating, that bytes are an OTLP export request prost would decode
 /// (the same accept/refuse decision), so a zero-copy batch can validate once on receipt.

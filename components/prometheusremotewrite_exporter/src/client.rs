@@ -27,10 +27,47 @@ pub struct Failure {
     pub message: String,
 }
 
+/// The `X-Prometheus-Remote-Write-*-Written` headers of an answer (remote-write 2.0);
+/// `None` where the header is absent or not a number.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Written {
+    pub samples: Option<u64>,
+    pub histograms: Option<u64>,
+    pub exemplars: Option<u64>,
+}
+
+impl Written {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let read = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        Self {
+            samples: read("x-prometheus-remote-write-samples-written"),
+            histograms: read("x-prometheus-remote-write-histograms-written"),
+            exemplars: read("x-prometheus-remote-write-exemplars-written"),
+        }
+    }
+
+    /// Whether the answer had any of the headers.
+    pub fn any(&self) -> bool {
+        self.samples.is_some() || self.histograms.is_some() || self.exemplars.is_some()
+    }
+
+    /// Samples and histograms written (a missing header counts 0).
+    pub fn total(&self) -> u64 {
+        self.samples.unwrap_or(0) + self.histograms.unwrap_or(0)
+    }
+}
+
 pub struct Client {
     http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     uri: Uri,
     headers: HeaderMap,
+    /// `headers` with the 2.0 Content-Type and version.
+    headers_v2: HeaderMap,
     /// The authenticator's headers, set on every POST (found on the first one).
     auth: weir_api::auth::ClientAuth,
 }
@@ -94,10 +131,20 @@ impl Client {
         for (name, value) in fixed {
             headers.insert(name, HeaderValue::from_static(value));
         }
+        let mut headers_v2 = headers.clone();
+        headers_v2.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::v2::CONTENT_TYPE),
+        );
+        headers_v2.insert(
+            HeaderName::from_static("x-prometheus-remote-write-version"),
+            HeaderValue::from_static(crate::v2::VERSION),
+        );
         Ok(Self {
             http: client.build(https),
             uri,
             headers,
+            headers_v2,
             auth: weir_api::auth::ClientAuth::default(),
         })
     }
@@ -105,6 +152,28 @@ impl Client {
     /// POSTs one snappy-compressed `WriteRequest` (a cheap clone of the prepared body,
     /// so every attempt sends the same bytes).
     pub async fn send(&self, body: Bytes) -> Result<(), Failure> {
+        self.post(body, &self.headers).await.0
+    }
+
+    /// POSTs one snappy-compressed 2.0 `Request`; also returns the written counts the
+    /// endpoint answered (on any status).
+    pub async fn send_v2(&self, body: Bytes) -> (Result<(), Failure>, Written) {
+        self.post(body, &self.headers_v2).await
+    }
+
+    async fn post(&self, body: Bytes, headers: &HeaderMap) -> (Result<(), Failure>, Written) {
+        match self.post_inner(body, headers).await {
+            Ok(written) => (Ok(()), written),
+            Err((failure, written)) => (Err(failure), written),
+        }
+    }
+
+    async fn post_inner(
+        &self,
+        body: Bytes,
+        headers: &HeaderMap,
+    ) -> Result<Written, (Failure, Written)> {
+        let none = |failure: Failure| (failure, Written::default());
         let mut request = Request::post(self.uri.clone())
             .body(Full::new(body))
             .map_err(|e| Failure {
@@ -112,8 +181,9 @@ impl Client {
                 retry_after: None,
                 status: None,
                 message: format!("building the request failed: {e}"),
-            })?;
-        *request.headers_mut() = self.headers.clone();
+            })
+            .map_err(none)?;
+        *request.headers_mut() = headers.clone();
         self.auth
             .apply(request.headers_mut())
             .map_err(|e| Failure {
@@ -121,27 +191,34 @@ impl Client {
                 retry_after: None,
                 status: None,
                 message: format!("auth: {e}"),
-            })?;
-        let response = self.http.request(request).await.map_err(|e| Failure {
-            retryable: true,
-            retry_after: None,
-            status: None,
-            message: format!("sending to {} failed: {}", self.uri, chain(&e)),
-        })?;
+            })
+            .map_err(none)?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| Failure {
+                retryable: true,
+                retry_after: None,
+                status: None,
+                message: format!("sending to {} failed: {}", self.uri, chain(&e)),
+            })
+            .map_err(none)?;
         let status = response.status();
+        let written = Written::from_headers(response.headers());
         if status.is_success() {
             // Drain the body so the connection can be reused.
             let _ = Limited::new(response.into_body(), 64 * 1024)
                 .collect()
                 .await;
-            return Ok(());
+            return Ok(written);
         }
         let retry_after = weir_api::http::retry_after(response.headers(), SystemTime::now());
         let text = match Limited::new(response.into_body(), 1024).collect().await {
             Ok(body) => String::from_utf8_lossy(&body.to_bytes()).trim().to_string(),
             Err(_) => String::new(),
         };
-        Err(classify(status, retry_after, &text))
+        Err((classify(status, retry_after, &text), written))
     }
 }
 

@@ -50,7 +50,8 @@ pub struct Config {
     pub translation_strategy: Option<String>,
     pub send_metadata: bool,
     pub disable_scope_info: bool,
-    /// Only `prometheus.WriteRequest` (remote-write 1.0) is supported.
+    /// `prometheus.WriteRequest` (remote-write 1.0, the default) or
+    /// `io.prometheus.write.v2.Request` (2.0, see `crate::v2`).
     pub protobuf_message: Option<String>,
     /// The Collector's write-ahead log; refused with a clear message.
     pub wal: Option<Value>,
@@ -312,11 +313,12 @@ impl Config {
             ));
         }
         match config.protobuf_message.as_deref() {
-            None | Some("prometheus.WriteRequest") => {}
+            None | Some("prometheus.WriteRequest") | Some(crate::v2::MESSAGE) => {}
             Some(other) => problems.push(problem(
                 &["protobuf_message"],
                 format!(
-                    "only `prometheus.WriteRequest` (remote-write 1.0) is supported, not `{other}`"
+                    "unknown message `{other}`; expected `prometheus.WriteRequest` (remote-write 1.0, the default) or `{}` (2.0)",
+                    crate::v2::MESSAGE
                 ),
             )),
         }

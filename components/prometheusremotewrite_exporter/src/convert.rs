@@ -59,10 +59,12 @@ pub enum DropReason {
     DeltaStreamsLimit,
     /// A sample not newer than what was already delivered for its series (samples).
     OutOfOrderSample,
+    /// A sample or histogram a 2.0 endpoint answered it did not write (`crate::v2`).
+    PartialWrite,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         Self::InvalidMetricName,
         Self::InvalidLabelName,
         Self::MissingTimestamp,
@@ -73,6 +75,7 @@ impl DropReason {
         Self::DeltaOutOfOrder,
         Self::DeltaStreamsLimit,
         Self::OutOfOrderSample,
+        Self::PartialWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +90,7 @@ impl DropReason {
             Self::DeltaOutOfOrder => "delta_out_of_order",
             Self::DeltaStreamsLimit => "delta_streams_limit",
             Self::OutOfOrderSample => "sample_older_than_delivered",
+            Self::PartialWrite => "partial_write",
         }
     }
 }
@@ -105,6 +109,9 @@ pub struct Settings {
     pub send_metadata: bool,
     pub scope_labels: bool,
     pub target_info_name: String,
+    /// Remote-write 2.0: also record, per series, its family's metadata and each
+    /// sample's start time ([`Converted::v2_info`], read by `crate::v2`).
+    pub v2: bool,
 }
 
 impl Settings {
@@ -129,6 +136,7 @@ impl Settings {
             send_metadata: false,
             scope_labels: true,
             target_info_name,
+            v2: false,
         }
     }
 }
@@ -147,6 +155,11 @@ pub struct Converted {
     pub metadata: Vec<MetricMetadata>,
     /// Points not converted, by reason.
     pub dropped: HashMap<DropReason, usize>,
+    /// Remote-write 2.0 only (`Settings::v2`, else empty): per series in `shards`, in
+    /// the same order, its family and start times; `v2_families` is what `family`
+    /// indexes. See `crate::v2`.
+    pub v2_info: Vec<Vec<crate::v2::SeriesInfo>>,
+    pub v2_families: Vec<MetricMetadata>,
 }
 
 impl Converted {
@@ -174,6 +187,9 @@ struct Builder<'a> {
     shard_points: Vec<usize>,
     metadata: BTreeMap<String, MetricMetadata>,
     dropped: HashMap<DropReason, usize>,
+    /// Remote-write 2.0 (`Settings::v2`): per series, in step with `series`; the family
+    /// of the metric being converted; the series last found by `series_index`.
+    v2: crate::v2::Recorder,
 }
 
 /// Per-resource labels: `job`/`instance` and, when configured, the resource attributes
@@ -214,6 +230,7 @@ pub fn convert(
         shard_points: vec![0; shards],
         metadata: BTreeMap::new(),
         dropped: HashMap::default(),
+        v2: crate::v2::Recorder::new(settings.v2),
     };
     delta.sweep(now, false);
     for rm in batch.metrics() {
@@ -388,6 +405,7 @@ impl Builder<'_> {
         };
         self.identity(&mut labels, ctx);
         let name = self.settings.target_info_name.clone();
+        self.v2.family(&name, MetricType::Gauge, "", String::new);
         let labels = to_label_vec(labels);
         let shard = self.shard_for(hash_of(&(&name, &labels)));
         let series = self.series_owned(shard, &name, labels, None);
@@ -532,7 +550,7 @@ impl Builder<'_> {
         let mut key = hash;
         loop {
             match self.index.get(&key) {
-                Some(&i) if self.series[i].3.labels == labels => break i,
+                Some(&i) if self.series[i].3.labels == labels => break self.v2.found(i),
                 Some(_) => key = key.wrapping_add(0x9e37_79b9_7f4a_7c15),
                 None => {
                     self.series.push((
@@ -545,13 +563,17 @@ impl Builder<'_> {
                         },
                     ));
                     self.index.insert(key, self.series.len() - 1);
-                    break self.series.len() - 1;
+                    self.v2.created();
+                    break self.v2.found(self.series.len() - 1);
                 }
             }
         }
     }
 
     fn note_metadata(&mut self, family: &str, kind: MetricType, m: &MetricView<'_>) {
+        self.v2.family(family, kind, m.description(), || {
+            unit_name(m.unit(), self.settings.utf8_allowed)
+        });
         if !self.settings.send_metadata {
             return;
         }
@@ -734,6 +756,7 @@ impl Builder<'_> {
         });
         if is_counter {
             series.exemplars.extend(p.exemplars().map(convert_exemplar));
+            self.v2.start(ts, start, is_stale);
         }
         if let Some(labels) = created_labels {
             let base = pc.name.strip_suffix("_total").unwrap_or(pc.name);
@@ -838,6 +861,7 @@ impl Builder<'_> {
                     true
                 }
             });
+            self.v2.start(ts, h.start, is_stale);
         }
         let inf = self.series(
             pl.shard,
@@ -851,6 +875,7 @@ impl Builder<'_> {
         });
         inf.exemplars
             .extend(exemplars.into_iter().map(convert_exemplar));
+        self.v2.start(ts, h.start, is_stale);
         if let Some(sum) = h.sum {
             self.series(pl.shard, &format!("{}_sum", pc.name), &pl.labels, None)
                 .samples
@@ -858,6 +883,7 @@ impl Builder<'_> {
                     value: value(sum),
                     timestamp: ts,
                 });
+            self.v2.start(ts, h.start, is_stale);
         }
         self.primary_series(pl.shard, &format!("{}_count", pc.name), pl.labels.clone())
             .samples
@@ -865,6 +891,7 @@ impl Builder<'_> {
                 value: value(h.count as f64),
                 timestamp: ts,
             });
+        self.v2.start(ts, h.start, is_stale);
         self.created(pc.name, pl, h.start, ts, is_stale);
     }
 
@@ -905,10 +932,14 @@ impl Builder<'_> {
             self.drop(DropReason::MissingSum, 1);
             return;
         }
+        let mut start = p.start_time_unix_nano();
         let converted = if is_delta && !is_stale {
             delta
                 .add_exponential(pl.stream_key, p, now)
-                .and_then(|total| native::to_native(total, ms(total.time_unix_nano), is_stale))
+                .and_then(|total| {
+                    start = total.start_time_unix_nano;
+                    native::to_native(total, ms(total.time_unix_nano), is_stale)
+                })
         } else {
             native::to_native(p, ms(p.time_unix_nano()), is_stale)
         };
@@ -921,9 +952,11 @@ impl Builder<'_> {
         };
         self.shard_points[pl.shard] += 1;
         self.note_point(is_stale);
+        let ts = histogram.timestamp;
         let series = self.primary_series(pl.shard, pc.name, pl.labels);
         series.histograms.push(histogram);
         series.exemplars.extend(p.exemplars().map(convert_exemplar));
+        self.v2.start(ts, start, is_stale);
     }
 
     fn summary(&mut self, pc: &PointCtx, p: &SummaryPointView<'_>) {
@@ -956,12 +989,14 @@ impl Builder<'_> {
                 value: value(p.sum()),
                 timestamp: ts,
             });
+        self.v2.start(ts, p.start_time_unix_nano(), is_stale);
         self.primary_series(pl.shard, &format!("{}_count", pc.name), pl.labels.clone())
             .samples
             .push(Sample {
                 value: value(p.count() as f64),
                 timestamp: ts,
             });
+        self.v2.start(ts, p.start_time_unix_nano(), is_stale);
         self.created(pc.name, &pl, p.start_time_unix_nano(), ts, is_stale);
     }
 
@@ -969,6 +1004,7 @@ impl Builder<'_> {
         let mut shards: Vec<Vec<TimeSeries>> = vec![Vec::new(); self.shards];
         let mut hashes: Vec<Vec<u64>> = vec![Vec::new(); self.shards];
         let mut primary: Vec<Vec<bool>> = vec![Vec::new(); self.shards];
+        let (v2_info, v2_families) = self.v2.split(self.shards, &self.series);
         for (shard, hash, is_primary, mut series) in self.series {
             sort_and_dedupe(&mut series);
             shards[shard].push(series);
@@ -982,6 +1018,8 @@ impl Builder<'_> {
             shard_points: self.shard_points,
             metadata: self.metadata.into_values().collect(),
             dropped: self.dropped,
+            v2_info,
+            v2_families,
         }
     }
 }

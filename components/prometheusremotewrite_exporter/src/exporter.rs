@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     /// Permanent failures already logged, so each distinct reason is logged once.
     logged: Mutex<HashSet<String>>,
+    /// Remote-write 2.0: configured, and whether the endpoint refused it (`crate::v2`).
+    pub(crate) v2: crate::v2::Mode,
 }
 
 pub struct RemoteWriteExporter {
@@ -124,6 +126,8 @@ pub struct Options {
     pub max_idle: Duration,
     pub timeout: Duration,
     pub retry: RetrySettings,
+    /// Send `io.prometheus.write.v2.Request` (remote-write 2.0).
+    pub v2: bool,
 }
 
 impl RemoteWriteExporter {
@@ -147,6 +151,7 @@ impl RemoteWriteExporter {
             placing: Mutex::new(()),
             delta: Mutex::new(DeltaState::new(options.max_streams, options.max_stale)),
             logged: Mutex::new(HashSet::new()),
+            v2: crate::v2::Mode::new(options.v2),
         };
         Self {
             inner: Arc::new(inner),
@@ -203,7 +208,10 @@ impl RemoteWriteExporter {
         prepared.dropped_points = converted.dropped_points();
         prepared.drop_summary = reasons.join(", ");
 
+        // 2.0 (until the endpoint refuses it): metadata travels in-line with the series.
+        let v2 = inner.v2.active();
         let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let (mut scratch_v2, mut out_v2) = (Vec::new(), Vec::new());
         let mut encode = |packed: Packed| {
             Encoded::new(packed, &mut scratch, &mut out).map_err(|message| {
                 ExportError::permanent(format!(
@@ -211,7 +219,8 @@ impl RemoteWriteExporter {
                 ))
             })
         };
-        let metadata: Vec<Encoded> = request::pack_metadata(converted.metadata, inner.max_bytes)
+        let metadata = if v2 { Vec::new() } else { converted.metadata };
+        let metadata: Vec<Encoded> = request::pack_metadata(metadata, inner.max_bytes)
             .into_iter()
             .map(|request| {
                 encode(Packed {
@@ -223,12 +232,36 @@ impl RemoteWriteExporter {
         // Everything is encoded before any piece goes on a lane: an encoding error
         // leaves no half-placed batch behind.
         let mut per_shard = Vec::with_capacity(inner.lanes.len());
-        for ((series, hashes), primary) in converted
+        for (shard, ((series, hashes), primary)) in converted
             .shards
             .into_iter()
             .zip(converted.hashes)
             .zip(converted.primary)
+            .enumerate()
         {
+            if v2 {
+                let info = converted.v2_info.get(shard).map_or(&[][..], Vec::as_slice);
+                let packed = crate::v2::pack(
+                    series,
+                    hashes,
+                    primary,
+                    info,
+                    &converted.v2_families,
+                    inner.max_bytes,
+                );
+                let requests: Vec<Encoded> = packed
+                    .into_iter()
+                    .map(|p| {
+                        crate::v2::encoded(p, &mut scratch_v2, &mut out_v2).map_err(|message| {
+                            ExportError::permanent(format!(
+                                "could not encode a remote-write 2.0 request: {message}"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                per_shard.push(requests);
+                continue;
+            }
             let requests: Vec<Encoded> =
                 request::pack_hashed(series, hashes, primary, inner.max_bytes)
                     .into_iter()
@@ -302,6 +335,64 @@ impl Inner {
         }
     }
 
+    /// One 2.0 POST within `timeout`, with the written counts the endpoint answered
+    /// (`crate::v2` counts the samples).
+    pub(crate) async fn post_v2(
+        &self,
+        body: Bytes,
+    ) -> (Result<(), Failure>, crate::client::Written) {
+        let sent = if self.timeout.is_zero() {
+            self.client.send_v2(body).await
+        } else {
+            tokio::time::timeout(self.timeout, self.client.send_v2(body))
+                .await
+                .unwrap_or_else(|_| {
+                    let failure = Failure {
+                        retryable: true,
+                        retry_after: None,
+                        status: None,
+                        message: format!("remote-write request timed out after {:?}", self.timeout),
+                    };
+                    (Err(failure), crate::client::Written::default())
+                })
+        };
+        match &sent.0 {
+            Ok(()) => {
+                self.counters.requests_sent.inc();
+            }
+            Err(failure) if failure.retryable => {
+                self.counters.requests_retryable.inc();
+            }
+            // A 415 is not a refusal: the request goes again as 1.0.
+            Err(failure) if failure.status == Some(415) => {}
+            Err(failure) => {
+                self.counters.requests_permanent.inc();
+                self.log_once(failure);
+            }
+        }
+        sent
+    }
+
+    /// Samples and histograms an endpoint wrote.
+    pub(crate) fn count_written(&self, samples: usize, histograms: usize) {
+        self.counters.samples_sent.inc_by(samples as u64);
+        self.counters.histograms_sent.inc_by(histograms as u64);
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A partial write, logged once per distinct text (at most 1000 of them).
+    pub(crate) fn log_partial(&self, message: &str) {
+        let key: String = message.chars().take(200).collect();
+        let mut logged = lock(&self.logged);
+        if logged.len() < 1000 && logged.insert(key) {
+            tracing::warn!(exporter = %self.id, error = %message,
+                "remote-write endpoint did not write part of a request; what it did not write is dropped (partial_write)");
+        }
+    }
+
     fn log_once(&self, failure: &Failure) {
         let key: String = failure.message.chars().take(200).collect();
         let mut logged = lock(&self.logged);
@@ -328,19 +419,20 @@ impl RemoteWriteRequest {
     /// The result once every piece is delivered or refused: the points refused, left out
     /// as older than delivered, or not converted are rejected; the rest were accepted.
     fn outcome(&self) -> Result<(), ExportError> {
-        let (mut refused, mut older) = (0, 0);
+        let (mut refused, mut older, mut unwritten) = (0, 0, 0);
         let mut refusal: Option<String> = None;
         for piece in &self.pieces {
             let state = lock(&piece.state);
             refused += state.refused_points();
             older += state.older_points;
+            unwritten += state.unwritten_points;
             if let Phase::Refused(message) = &state.phase {
                 if !state.advisory {
                     refusal.get_or_insert_with(|| message.clone());
                 }
             }
         }
-        let rejected = refused + older + self.dropped_points;
+        let rejected = refused + older + unwritten + self.dropped_points;
         if rejected == 0 {
             return Ok(());
         }
@@ -351,6 +443,11 @@ impl RemoteWriteRequest {
         if older > 0 {
             parts.push(format!(
                 "{older} points left out: older than samples already delivered for their series (sample_older_than_delivered)"
+            ));
+        }
+        if unwritten > 0 {
+            parts.push(format!(
+                "{unwritten} points not written by the remote-write 2.0 endpoint (partial_write)"
             ));
         }
         if self.dropped_points > 0 {

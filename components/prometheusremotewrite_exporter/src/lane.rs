@@ -76,8 +76,11 @@ pub(crate) struct Encoded {
     pub primary: Vec<bool>,
     pub samples: usize,
     pub histograms: usize,
+    pub exemplars: usize,
     /// Points carried (samples of primary series).
     pub points: usize,
+    /// A remote-write 2.0 body (`crate::v2`), else 1.0.
+    pub v2: bool,
 }
 
 impl Encoded {
@@ -93,7 +96,14 @@ impl Encoded {
             primary: packed.primary,
             samples,
             histograms,
+            exemplars: packed
+                .request
+                .timeseries
+                .iter()
+                .map(|t| t.exemplars.len())
+                .sum(),
             points,
+            v2: false,
         })
     }
 }
@@ -123,6 +133,8 @@ pub(crate) struct PieceState {
     pub failures: u64,
     /// Points left out because they were older than what was delivered.
     pub older_points: usize,
+    /// Points a 2.0 endpoint said it did not write (a partial write, `crate::v2`).
+    pub unwritten_points: usize,
     /// The owner gave up (the engine dropped the request): nothing more is sent.
     pub cancelled: bool,
     /// Advisory requests (metadata): a refusal fails no points.
@@ -163,6 +175,7 @@ impl Piece {
                 phase: Phase::Waiting,
                 failures: 0,
                 older_points: 0,
+                unwritten_points: 0,
                 cancelled: false,
                 advisory,
             }),
@@ -412,12 +425,13 @@ pub(crate) async fn run(inner: Arc<Inner>, index: usize) {
 }
 
 /// What one attempt at one request gave.
-enum Sent {
+pub(crate) enum Sent {
     /// Delivered (or nothing left to send after filtering); older samples and points
-    /// left out.
+    /// left out, and points a 2.0 endpoint did not write.
     Ok {
         older: usize,
         older_points: usize,
+        unwritten_points: usize,
     },
     Failed(Failure),
 }
@@ -447,11 +461,13 @@ async fn deliver(inner: &Inner, shard: &mut Shard, backoff: &mut Backoff, piece:
             Sent::Ok {
                 older,
                 older_points,
+                unwritten_points,
             } => {
                 // Counted once the request is done with, not on every attempt.
                 inner.counters.drop(DropReason::OutOfOrderSample, older);
                 let mut state = lock(&piece.state);
                 state.older_points += older_points;
+                state.unwritten_points += unwritten_points;
                 state.next += 1;
                 state.phase = Phase::Waiting;
                 backoff.reset();
@@ -485,8 +501,25 @@ async fn deliver(inner: &Inner, shard: &mut Shard, backoff: &mut Backoff, piece:
     }
 }
 
-/// One attempt at one request, through the ordering record.
+/// One attempt at one request: 2.0 bodies through `crate::v2` (as 1.0 once the endpoint
+/// refused 2.0), 1.0 bodies through the ordering record here.
 async fn send_one(inner: &Inner, shard: &mut Shard, encoded: &Encoded) -> Sent {
+    if encoded.v2 {
+        if inner.v2.active() {
+            if let Some(sent) = crate::v2::send_one(inner, shard, encoded).await {
+                return sent;
+            }
+        }
+        return match crate::v2::as_v1(encoded, &mut shard.scratch) {
+            Ok(v1) => send_v1(inner, shard, &v1).await,
+            Err(message) => Sent::Failed(permanent_failure(message)),
+        };
+    }
+    send_v1(inner, shard, encoded).await
+}
+
+/// One attempt at one 1.0 request, through the ordering record.
+async fn send_v1(inner: &Inner, shard: &mut Shard, encoded: &Encoded) -> Sent {
     if !shard.needs_filter(&encoded.hashes, &encoded.ranges) {
         if let Err(f) = inner
             .post(encoded.body.clone(), encoded.samples, encoded.histograms)
@@ -498,6 +531,7 @@ async fn send_one(inner: &Inner, shard: &mut Shard, encoded: &Encoded) -> Sent {
         return Sent::Ok {
             older: 0,
             older_points: 0,
+            unwritten_points: 0,
         };
     }
     let mut request = match request::decode(&encoded.body) {
@@ -522,6 +556,7 @@ async fn send_one(inner: &Inner, shard: &mut Shard, encoded: &Encoded) -> Sent {
     Sent::Ok {
         older,
         older_points,
+        unwritten_points: 0,
     }
 }
 

@@ -1,5 +1,6 @@
 //! `prometheusremotewrite` (alias `prometheus_remote_write`): OTLP metrics to a
-//! Prometheus remote-write 1.0 endpoint.
+//! Prometheus remote-write 1.0 endpoint, or 2.0 with
+//! `protobuf_message: io.prometheus.write.v2.Request` ([`v2`]).
 //!
 //! The path of a batch: [`convert`] maps OTLP to series (names and labels by [`naming`]
 //! and [`attributes`], exponential histograms by [`native`], delta temporality by
@@ -22,6 +23,7 @@ pub mod native;
 pub mod request;
 #[cfg(test)]
 mod test_support;
+pub mod v2;
 
 use std::sync::Arc;
 
@@ -46,7 +48,7 @@ impl ExporterFactory for Factory {
             aliases: &["prometheus_remote_write"],
             signals: &[Signal::Metrics],
             stability: Stability::Beta,
-            description: "Sends metrics to a Prometheus remote-write 1.0 endpoint",
+            description: "Sends metrics to a Prometheus remote-write 1.0 or 2.0 endpoint",
         }
     }
 
@@ -102,7 +104,10 @@ fn options(ctx: &BuildContext, resolved: &Resolved) -> exporter::Options {
         .resource_to_telemetry_conversion
         .exclude_service_attributes;
     settings.target_info = c.target_info.enabled;
-    settings.export_created = c.export_created_metric.enabled;
+    let v2 = c.protobuf_message.as_deref() == Some(v2::MESSAGE);
+    // 2.0 carries start timestamps instead of `_created` series.
+    settings.export_created = c.export_created_metric.enabled && !v2;
+    settings.v2 = v2;
     settings.send_metadata = c.send_metadata;
     settings.scope_labels = !c.disable_scope_info;
     exporter::Options {
@@ -116,5 +121,6 @@ fn options(ctx: &BuildContext, resolved: &Resolved) -> exporter::Options {
         max_idle: c.ordering.max_idle,
         timeout: resolved.timeout,
         retry: c.retry_on_failure.clone(),
+        v2,
     }
 }

@@ -98,7 +98,7 @@ pub fn pack_metadata(metadata: Vec<MetricMetadata>, max_bytes: usize) -> Vec<Wri
 }
 
 /// Cuts one series into parts that fit, keeping samples and histograms in order.
-fn split_series(series: TimeSeries, max_bytes: usize) -> Vec<TimeSeries> {
+pub(crate) fn split_series(series: TimeSeries, max_bytes: usize) -> Vec<TimeSeries> {
     if field_len(series.encoded_len()) <= max_bytes {
         return vec![series];
     }
