@@ -29,7 +29,7 @@ use std::time::Instant;
 use weir_api::batch::view::{
     Attributes, ExemplarView, ExponentialHistogramPointView, HistogramPointView,
     MetricType as Otlp, MetricView, NumberPointView, NumberValue, ResourceMetricsView, ScopeView,
-    SummaryPointView, Temporality,
+    SummaryPointView, Temporality, ValueRef,
 };
 use weir_api::batch::Batch;
 use weir_proto::remote_write::{
@@ -475,6 +475,9 @@ impl Builder<'_> {
         ctx: &ResourceContext,
     ) -> Result<PointLabels, DropReason> {
         let scope_labels = scope_labels.as_ref().map_err(|reason| *reason)?;
+        if let Some(labels) = self.plain_point_labels(point_attrs, scope_labels, ctx) {
+            return Ok(self.identified(name, kind, labels));
+        }
         let mut collector = Collector::default();
         collector.add(point_attrs);
         for (key, value) in &ctx.attributes {
@@ -495,13 +498,89 @@ impl Builder<'_> {
             }
         }
         self.identity(&mut labels, ctx);
-        let identity = hash_of(&(name, kind as u8, &labels));
-        let labels = to_label_vec(labels);
-        Ok(PointLabels {
+        Ok(self.identified(name, kind, to_label_vec(labels)))
+    }
+
+    /// The common case of [`Self::point_labels`], without its intermediate maps: every
+    /// attribute a string under a key that is already a label name of its own, none
+    /// repeated or clashing with a scope label, and no resource attributes to copy.
+    /// `None` sends the point the general way, which gives the same labels.
+    fn plain_point_labels(
+        &self,
+        point_attrs: Attributes<'_>,
+        scope_labels: &BTreeMap<String, String>,
+        ctx: &ResourceContext,
+    ) -> Option<Vec<Label>> {
+        if !ctx.attributes.is_empty() {
+            return None;
+        }
+        let external = &self.settings.external_labels;
+        let mut labels =
+            Vec::with_capacity(point_attrs.len() + scope_labels.len() + 2 + external.len());
+        for (key, value) in point_attrs.iter() {
+            let ValueRef::Str(value) = value else {
+                return None;
+            };
+            if !self.settings.labels.keeps(key) || scope_labels.contains_key(key) {
+                return None;
+            }
+            labels.push(Label {
+                name: key.to_string(),
+                value: value.to_string(),
+            });
+        }
+        labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        if labels.windows(2).any(|pair| pair[0].name == pair[1].name) {
+            return None;
+        }
+        labels.retain(|l| !l.value.is_empty());
+        for (k, v) in scope_labels {
+            labels.push(Label {
+                name: k.clone(),
+                value: v.clone(),
+            });
+        }
+        for (key, value) in [("job", &ctx.job), ("instance", &ctx.instance)] {
+            let Some(value) = value else { continue };
+            match labels.iter_mut().find(|l| l.name == key) {
+                Some(existing) => existing.value.clone_from(value),
+                None => labels.push(Label {
+                    name: key.to_string(),
+                    value: value.clone(),
+                }),
+            }
+        }
+        for (k, v) in external {
+            if !labels.iter().any(|l| &l.name == k) {
+                labels.push(Label {
+                    name: k.clone(),
+                    value: v.clone(),
+                });
+            }
+        }
+        labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Some(labels)
+    }
+
+    /// A point's labels (sorted, without `__name__`) with its identity and shard.
+    fn identified(&self, name: &str, kind: MetricKind, labels: Vec<Label>) -> PointLabels {
+        use std::hash::Hasher;
+        let mut h = foldhash::fast::FixedState::default().build_hasher();
+        h.write(name.as_bytes());
+        h.write_u8(0xff);
+        h.write_u8(kind as u8);
+        for label in &labels {
+            h.write(label.name.as_bytes());
+            h.write_u8(0xff);
+            h.write(label.value.as_bytes());
+            h.write_u8(0xfe);
+        }
+        let identity = h.finish();
+        PointLabels {
             shard: self.shard_for(identity),
             stream_key: identity,
             labels,
-        })
+        }
     }
 
     /// The series with these labels plus `__name__` (and an optional extra label such as

@@ -366,6 +366,20 @@ pub struct LabelNamer {
 }
 
 impl LabelNamer {
+    /// Whether [`Self::build`] gives `key` back unchanged, decided without allocating:
+    /// the usual case of attributes that were Prometheus labels to begin with.
+    pub fn keeps(&self, key: &str) -> bool {
+        let bytes = key.as_bytes();
+        if !bytes.first().is_some_and(u8::is_ascii_alphabetic) {
+            return false;
+        }
+        self.utf8_allowed
+            || (bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                && (self.preserve_multiple_underscores || !key.contains("__")))
+    }
+
     pub fn build(&self, key: &str) -> Result<String, NameError> {
         if key.is_empty() {
             return Err(NameError("label name is empty".into()));
@@ -420,6 +434,54 @@ mod tests {
     use super::*;
     use serde_json::Value as Json;
     use std::path::PathBuf;
+
+    #[test]
+    fn a_kept_label_name_is_exactly_what_build_returns() {
+        let keys = [
+            "cpu",
+            "mode",
+            "http_method",
+            "http.method",
+            "a__b",
+            "_x",
+            "__x__",
+            "9lives",
+            "x9",
+            "Ünïcode",
+            "a-b",
+            "A",
+            "a_",
+            "z__",
+            "",
+            "_",
+            "__",
+            "le",
+            "key_1",
+        ];
+        let mut kept = 0;
+        for utf8_allowed in [false, true] {
+            for underscore_sanitization in [false, true] {
+                for preserve_multiple_underscores in [false, true] {
+                    let namer = LabelNamer {
+                        utf8_allowed,
+                        underscore_sanitization,
+                        preserve_multiple_underscores,
+                    };
+                    for key in keys {
+                        if namer.keeps(key) {
+                            kept += 1;
+                            assert_eq!(
+                                namer.build(key).ok().as_deref(),
+                                Some(key),
+                                "{namer:?} {key}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(kept > 40, "the fast check keeps the plain names ({kept})");
+    }
 
     fn vectors(file: &str) -> Json {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
