@@ -178,6 +178,12 @@ struct Builder<'a> {
     shards: usize,
     /// Labels hash -> index in `series`; a colliding hash probes on (see `series_for`).
     index: HashMap<u64, usize>,
+    /// Sent series to build new ones in (see [`convert_recycling`]).
+    recycled: Vec<TimeSeries>,
+    /// The label set being looked up, built in place (its strings are reused).
+    scratch: Vec<Label>,
+    /// A point's labels, reused from one number point to the next.
+    point_scratch: Vec<Label>,
     /// Shard, labels hash, primary (see the module docs), series.
     series: Vec<(usize, u64, bool, TimeSeries)>,
     /// Whether the current resource had a point that is not a stale marker.
@@ -208,6 +214,20 @@ struct PointLabels {
     stream_key: u64,
 }
 
+/// Adds a pair behind the first `n`; false when there is no room.
+fn push<'a>(pairs: &mut [(&'a str, &'a str)], n: &mut usize, k: &'a str, v: &'a str) -> bool {
+    let Some(slot) = pairs.get_mut(*n) else {
+        return false;
+    };
+    *slot = (k, v);
+    *n += 1;
+    true
+}
+
+/// The most labels [`Builder::plain_point_labels`] builds on the stack; a point with more
+/// takes the general way.
+const PLAIN_LABELS: usize = 32;
+
 /// The `otel_scope_*` labels of one scope (the same for all its points), or why its
 /// points cannot be converted.
 type ScopeLabels = Result<BTreeMap<String, String>, DropReason>;
@@ -219,11 +239,29 @@ pub fn convert(
     delta: &mut DeltaState,
     now: Instant,
 ) -> Converted {
+    convert_recycling(batch, settings, shards, delta, now, &mut Vec::new())
+}
+
+/// [`convert`], building the new series in `recycled` ones (sent series handed back by
+/// the exporter, see `lane::Encoded::recycling`): their label strings and sample
+/// vectors are overwritten in place instead of allocated and freed for every series of
+/// every batch. What is not used stays in `recycled`.
+pub fn convert_recycling(
+    batch: &Batch,
+    settings: &Settings,
+    shards: usize,
+    delta: &mut DeltaState,
+    now: Instant,
+    recycled: &mut Vec<TimeSeries>,
+) -> Converted {
     let shards = shards.max(1);
     let mut b = Builder {
         settings,
         shards,
         index: HashMap::default(),
+        recycled: std::mem::take(recycled),
+        scratch: Vec::new(),
+        point_scratch: Vec::new(),
         series: Vec::new(),
         live_points: false,
         stale_points: false,
@@ -236,6 +274,7 @@ pub fn convert(
     for rm in batch.metrics() {
         b.resource(rm, delta, now);
     }
+    *recycled = std::mem::take(&mut b.recycled);
     b.finish()
 }
 
@@ -264,28 +303,49 @@ fn to_label_vec(labels: BTreeMap<String, String>) -> Vec<Label> {
 }
 
 /// `base` (sorted, without `__name__`) plus `__name__` and an optional extra label that
-/// replaces a base label of the same name, still sorted by name.
-fn with_name(mut labels: Vec<Label>, name: &str, extra: Option<(&str, String)>) -> Vec<Label> {
-    if let Some((k, v)) = extra {
-        labels.retain(|l| l.name != k);
-        let at = labels.partition_point(|l| l.name.as_str() <= k);
-        labels.insert(
-            at,
-            Label {
-                name: k.to_string(),
-                value: v,
-            },
-        );
+/// replaces a base label of the same name, still sorted by name, written into `out`
+/// over the labels already there (their strings are reused, not reallocated).
+fn fill_with_name(out: &mut Vec<Label>, base: &[Label], name: &str, extra: Option<(&str, &str)>) {
+    let mut added: [Option<(&str, &str)>; 2] = [Some(("__name__", name)), extra];
+    if let [Some(a), Some(b)] = added {
+        if b.0 < a.0 {
+            added = [Some(b), Some(a)];
+        }
     }
-    let at = labels.partition_point(|l| l.name.as_str() < "__name__");
-    labels.insert(
-        at,
-        Label {
-            name: "__name__".into(),
-            value: name.to_string(),
-        },
-    );
-    labels
+    let mut n = 0;
+    let mut put = |out: &mut Vec<Label>, k: &str, v: &str| {
+        match out.get_mut(n) {
+            Some(label) => {
+                label.name.clear();
+                label.name.push_str(k);
+                label.value.clear();
+                label.value.push_str(v);
+            }
+            None => out.push(Label {
+                name: k.to_string(),
+                value: v.to_string(),
+            }),
+        }
+        n += 1;
+    };
+    let mut next = 0;
+    for label in base {
+        if extra.is_some_and(|(k, _)| k == label.name) {
+            continue;
+        }
+        while let Some(Some((k, v))) = added.get(next) {
+            if *k > label.name.as_str() {
+                break;
+            }
+            put(out, k, v);
+            next += 1;
+        }
+        put(out, &label.name, &label.value);
+    }
+    for (k, v) in added[next..].iter().flatten() {
+        put(out, k, v);
+    }
+    out.truncate(n);
 }
 
 fn hash_of(value: &impl Hash) -> u64 {
@@ -408,7 +468,7 @@ impl Builder<'_> {
         self.v2.family(&name, MetricType::Gauge, "", String::new);
         let labels = to_label_vec(labels);
         let shard = self.shard_for(hash_of(&(&name, &labels)));
-        let series = self.series_owned(shard, &name, labels, None);
+        let series = self.series(shard, &name, &labels, None);
         series.samples.push(Sample {
             value: if stale { STALE_NAN } else { 1.0 },
             timestamp: ms(newest),
@@ -475,9 +535,11 @@ impl Builder<'_> {
         ctx: &ResourceContext,
     ) -> Result<PointLabels, DropReason> {
         let scope_labels = scope_labels.as_ref().map_err(|reason| *reason)?;
-        if let Some(labels) = self.plain_point_labels(point_attrs, scope_labels, ctx) {
+        let mut labels = std::mem::take(&mut self.point_scratch);
+        if self.plain_point_labels(point_attrs, scope_labels, ctx, &mut labels) {
             return Ok(self.identified(name, kind, labels));
         }
+        self.point_scratch = labels;
         let mut collector = Collector::default();
         collector.add(point_attrs);
         for (key, value) in &ctx.attributes {
@@ -503,63 +565,79 @@ impl Builder<'_> {
 
     /// The common case of [`Self::point_labels`], without its intermediate maps: every
     /// attribute a string under a key that is already a label name of its own, none
-    /// repeated or clashing with a scope label, and no resource attributes to copy.
-    /// `None` sends the point the general way, which gives the same labels.
+    /// repeated or clashing with a scope label, no resource attributes to copy, at most
+    /// [`PLAIN_LABELS`] labels. Writes the sorted labels into `out` over its old ones
+    /// (their strings are reused); `false` sends the point the general way, which gives
+    /// the same labels.
     fn plain_point_labels(
         &self,
         point_attrs: Attributes<'_>,
         scope_labels: &BTreeMap<String, String>,
         ctx: &ResourceContext,
-    ) -> Option<Vec<Label>> {
+        out: &mut Vec<Label>,
+    ) -> bool {
         if !ctx.attributes.is_empty() {
-            return None;
+            return false;
         }
-        let external = &self.settings.external_labels;
-        let mut labels =
-            Vec::with_capacity(point_attrs.len() + scope_labels.len() + 2 + external.len());
+        let mut pairs: [(&str, &str); PLAIN_LABELS] = [("", ""); PLAIN_LABELS];
+        let mut n = 0;
         for (key, value) in point_attrs.iter() {
             let ValueRef::Str(value) = value else {
-                return None;
+                return false;
             };
             if !self.settings.labels.keeps(key) || scope_labels.contains_key(key) {
-                return None;
+                return false;
             }
-            labels.push(Label {
-                name: key.to_string(),
-                value: value.to_string(),
-            });
+            if !push(&mut pairs, &mut n, key, value) {
+                return false;
+            }
         }
-        labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        if labels.windows(2).any(|pair| pair[0].name == pair[1].name) {
-            return None;
+        let attributes = n;
+        pairs[..attributes].sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if pairs[..attributes].windows(2).any(|w| w[0].0 == w[1].0) {
+            return false;
         }
-        labels.retain(|l| !l.value.is_empty());
         for (k, v) in scope_labels {
-            labels.push(Label {
-                name: k.clone(),
-                value: v.clone(),
-            });
+            if !push(&mut pairs, &mut n, k, v) {
+                return false;
+            }
         }
         for (key, value) in [("job", &ctx.job), ("instance", &ctx.instance)] {
             let Some(value) = value else { continue };
-            match labels.iter_mut().find(|l| l.name == key) {
-                Some(existing) => existing.value.clone_from(value),
-                None => labels.push(Label {
-                    name: key.to_string(),
-                    value: value.clone(),
+            match pairs[..attributes].iter_mut().find(|(k, _)| *k == key) {
+                Some(existing) => existing.1 = value,
+                None => {
+                    if !push(&mut pairs, &mut n, key, value) {
+                        return false;
+                    }
+                }
+            }
+        }
+        for (k, v) in &self.settings.external_labels {
+            if !pairs[..n].iter().any(|(name, _)| name == k) && !push(&mut pairs, &mut n, k, v) {
+                return false;
+            }
+        }
+        let pairs = &mut pairs[..n];
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut written = 0;
+        for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+            match out.get_mut(written) {
+                Some(label) => {
+                    label.name.clear();
+                    label.name.push_str(k);
+                    label.value.clear();
+                    label.value.push_str(v);
+                }
+                None => out.push(Label {
+                    name: k.to_string(),
+                    value: v.to_string(),
                 }),
             }
+            written += 1;
         }
-        for (k, v) in external {
-            if !labels.iter().any(|l| &l.name == k) {
-                labels.push(Label {
-                    name: k.clone(),
-                    value: v.clone(),
-                });
-            }
-        }
-        labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        Some(labels)
+        out.truncate(written);
+        true
     }
 
     /// A point's labels (sorted, without `__name__`) with its identity and shard.
@@ -592,24 +670,12 @@ impl Builder<'_> {
         base: &[Label],
         extra: Option<(&str, String)>,
     ) -> &mut TimeSeries {
-        self.series_owned(shard, name, base.to_vec(), extra)
-    }
-
-    /// [`Self::series`] taking the base labels by value (a point's last series).
-    fn series_owned(
-        &mut self,
-        shard: usize,
-        name: &str,
-        base: Vec<Label>,
-        extra: Option<(&str, String)>,
-    ) -> &mut TimeSeries {
         let index = self.series_index(shard, name, base, extra);
         &mut self.series[index].3
     }
 
-    /// The primary series of a point (see the module docs), by value like
-    /// [`Self::series_owned`].
-    fn primary_series(&mut self, shard: usize, name: &str, base: Vec<Label>) -> &mut TimeSeries {
+    /// The primary series of a point (see the module docs).
+    fn primary_series(&mut self, shard: usize, name: &str, base: &[Label]) -> &mut TimeSeries {
         let index = self.series_index(shard, name, base, None);
         self.series[index].2 = true;
         &mut self.series[index].3
@@ -619,28 +685,32 @@ impl Builder<'_> {
         &mut self,
         shard: usize,
         name: &str,
-        base: Vec<Label>,
+        base: &[Label],
         extra: Option<(&str, String)>,
     ) -> usize {
-        let labels = with_name(base, name, extra);
-        let hash = labels_hash(&labels);
+        fill_with_name(
+            &mut self.scratch,
+            base,
+            name,
+            extra.as_ref().map(|(k, v)| (*k, v.as_str())),
+        );
+        let hash = labels_hash(&self.scratch);
         // Open addressing over the hash: a different label set under the same key
         // (a 64-bit collision) moves on to the next key.
         let mut key = hash;
         loop {
             match self.index.get(&key) {
-                Some(&i) if self.series[i].3.labels == labels => break self.v2.found(i),
+                Some(&i) if self.series[i].3.labels == self.scratch => break self.v2.found(i),
                 Some(_) => key = key.wrapping_add(0x9e37_79b9_7f4a_7c15),
                 None => {
-                    self.series.push((
-                        shard,
-                        hash,
-                        false,
-                        TimeSeries {
-                            labels,
-                            ..Default::default()
-                        },
-                    ));
+                    let mut series = self.recycled.pop().unwrap_or_default();
+                    series.samples.clear();
+                    series.exemplars.clear();
+                    series.histograms.clear();
+                    // The series takes the built labels; the scratch takes its old ones,
+                    // whose strings the next lookup overwrites.
+                    std::mem::swap(&mut series.labels, &mut self.scratch);
+                    self.series.push((shard, hash, false, series));
                     self.index.insert(key, self.series.len() - 1);
                     self.v2.created();
                     break self.v2.found(self.series.len() - 1);
@@ -823,12 +893,7 @@ impl Builder<'_> {
         self.note_point(is_stale);
         let is_counter = delta_sum.is_some() && monotonic;
         let with_created = is_counter && self.settings.export_created && start != 0;
-        let (labels, created_labels) = if with_created {
-            (pl.labels.clone(), Some(pl.labels))
-        } else {
-            (pl.labels, None)
-        };
-        let series = self.primary_series(pl.shard, pc.name, labels);
+        let series = self.primary_series(pl.shard, pc.name, &pl.labels);
         series.samples.push(Sample {
             value,
             timestamp: ts,
@@ -837,10 +902,10 @@ impl Builder<'_> {
             series.exemplars.extend(p.exemplars().map(convert_exemplar));
             self.v2.start(ts, start, is_stale);
         }
-        if let Some(labels) = created_labels {
+        if with_created {
             let base = pc.name.strip_suffix("_total").unwrap_or(pc.name);
             let created = format!("{base}_created");
-            self.series_owned(pl.shard, &created, labels, None)
+            self.series(pl.shard, &created, &pl.labels, None)
                 .samples
                 .push(Sample {
                     value: if is_stale {
@@ -851,6 +916,7 @@ impl Builder<'_> {
                     timestamp: ts,
                 });
         }
+        self.point_scratch = pl.labels;
     }
 
     fn histogram(
@@ -964,7 +1030,7 @@ impl Builder<'_> {
                 });
             self.v2.start(ts, h.start, is_stale);
         }
-        self.primary_series(pl.shard, &format!("{}_count", pc.name), pl.labels.clone())
+        self.primary_series(pl.shard, &format!("{}_count", pc.name), &pl.labels)
             .samples
             .push(Sample {
                 value: value(h.count as f64),
@@ -1032,7 +1098,7 @@ impl Builder<'_> {
         self.shard_points[pl.shard] += 1;
         self.note_point(is_stale);
         let ts = histogram.timestamp;
-        let series = self.primary_series(pl.shard, pc.name, pl.labels);
+        let series = self.primary_series(pl.shard, pc.name, &pl.labels);
         series.histograms.push(histogram);
         series.exemplars.extend(p.exemplars().map(convert_exemplar));
         self.v2.start(ts, start, is_stale);
@@ -1069,7 +1135,7 @@ impl Builder<'_> {
                 timestamp: ts,
             });
         self.v2.start(ts, p.start_time_unix_nano(), is_stale);
-        self.primary_series(pl.shard, &format!("{}_count", pc.name), pl.labels.clone())
+        self.primary_series(pl.shard, &format!("{}_count", pc.name), &pl.labels)
             .samples
             .push(Sample {
                 value: value(p.count() as f64),

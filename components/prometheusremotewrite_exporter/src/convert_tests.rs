@@ -99,7 +99,66 @@ fn run(resources: &[ResourceMetrics], settings: &Settings, shards: usize) -> Con
     assert_eq!(out.shard_points, from_wire.shard_points);
     assert_eq!(out.metadata, from_wire.metadata);
     assert_eq!(out.dropped, from_wire.dropped);
+    // Built in recycled series (dirty labels, samples, more or fewer labels than needed),
+    // the conversion comes out the same.
+    let mut recycled: Vec<TimeSeries> = all_series(&out).into_iter().cloned().collect();
+    for (i, s) in recycled.iter_mut().enumerate() {
+        for l in &mut s.labels {
+            l.name.push_str("-old");
+            l.value.push_str("-old");
+        }
+        if i % 2 == 0 {
+            s.labels.push(Label {
+                name: "zz_left_over".into(),
+                value: "x".into(),
+            });
+        } else {
+            s.labels.truncate(1);
+        }
+        s.samples.push(Sample {
+            value: 1.0,
+            timestamp: 1,
+        });
+    }
+    let mut delta = DeltaState::new(100, Duration::from_secs(300));
+    let again = convert_recycling(
+        &wire,
+        settings,
+        shards,
+        &mut delta,
+        Instant::now(),
+        &mut recycled,
+    );
+    assert_eq!(format!("{:?}", out.shards), format!("{:?}", again.shards));
+    assert_eq!(out.hashes, again.hashes);
     out
+}
+
+#[test]
+fn labels_with_name_are_sorted_and_the_extra_label_replaces_its_namesake() {
+    let l = |name: &str, value: &str| Label {
+        name: name.into(),
+        value: value.into(),
+    };
+    let base = vec![l("a", "1"), l("le", "old"), l("zone", "z")];
+    let mut out = vec![l("junk", "x"); 7];
+    fill_with_name(&mut out, &base, "m", Some(("le", "0.5")));
+    assert_eq!(
+        out,
+        vec![
+            l("__name__", "m"),
+            l("a", "1"),
+            l("le", "0.5"),
+            l("zone", "z")
+        ]
+    );
+    fill_with_name(&mut out, &base[..1], "m", Some(("_b", "2")));
+    assert_eq!(out, vec![l("__name__", "m"), l("_b", "2"), l("a", "1")]);
+    fill_with_name(&mut out, &[], "m", None);
+    assert_eq!(out, vec![l("__name__", "m")]);
+    fill_with_name(&mut out, &base, "m", Some(("~last", "9")));
+    assert_eq!(out.last(), Some(&l("~last", "9")));
+    assert_eq!(out.len(), 5);
 }
 
 fn all_series(c: &Converted) -> Vec<&TimeSeries> {

@@ -41,6 +41,11 @@ use crate::convert::{self, DropReason, Settings};
 use crate::delta::DeltaState;
 use crate::lane::{self, lock, Encoded, Lane, Phase, Piece};
 use crate::request::{self, Packed};
+use weir_proto::remote_write::TimeSeries;
+
+/// Sent series kept for the next conversion to build in: about what one large scrape or
+/// batch holds, a few megabytes at most.
+const RECYCLED_SERIES: usize = 20_000;
 
 /// Self-metric handles, fetched once at build.
 pub(crate) struct Counters {
@@ -104,6 +109,9 @@ pub(crate) struct Inner {
     /// converted (the order their delta totals and timestamps were computed in).
     placing: Mutex<()>,
     delta: Mutex<DeltaState>,
+    /// Sent 1.0 series whose allocations the next conversion reuses (at most
+    /// `RECYCLED_SERIES`; see `convert::convert_recycling`).
+    recycled: Mutex<Vec<TimeSeries>>,
     pub(crate) counters: Counters,
     /// Permanent failures already logged, so each distinct reason is logged once.
     logged: Mutex<HashSet<String>>,
@@ -150,6 +158,7 @@ impl RemoteWriteExporter {
             started: OnceLock::new(),
             placing: Mutex::new(()),
             delta: Mutex::new(DeltaState::new(options.max_streams, options.max_stale)),
+            recycled: Mutex::new(Vec::new()),
             logged: Mutex::new(HashSet::new()),
             v2: crate::v2::Mode::new(options.v2),
         };
@@ -185,14 +194,16 @@ impl RemoteWriteExporter {
             return Ok(prepared);
         }
         let _placing = lock(&inner.placing);
+        let mut recycled = std::mem::take(&mut *lock(&inner.recycled));
         let converted = {
             let mut delta = lock(&inner.delta);
-            let converted = convert::convert(
+            let converted = convert::convert_recycling(
                 &batch,
                 &inner.settings,
                 inner.lanes.len(),
                 &mut delta,
                 Instant::now(),
+                &mut recycled,
             );
             inner.counters.delta_streams.set(delta.len() as i64);
             converted
@@ -213,7 +224,7 @@ impl RemoteWriteExporter {
         let (mut scratch, mut out) = (Vec::new(), Vec::new());
         let (mut scratch_v2, mut out_v2) = (Vec::new(), Vec::new());
         let mut encode = |packed: Packed| {
-            Encoded::new(packed, &mut scratch, &mut out).map_err(|message| {
+            Encoded::recycling(packed, &mut scratch, &mut out, &mut recycled).map_err(|message| {
                 ExportError::permanent(format!(
                     "could not encode a remote-write request: {message}"
                 ))
@@ -269,6 +280,8 @@ impl RemoteWriteExporter {
                     .collect::<Result<_, _>>()?;
             per_shard.push(requests);
         }
+        recycled.truncate(RECYCLED_SERIES);
+        *lock(&inner.recycled) = recycled;
         let lengths = metadata
             .iter()
             .chain(per_shard.iter().flatten())

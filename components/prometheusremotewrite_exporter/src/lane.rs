@@ -85,15 +85,26 @@ pub(crate) struct Encoded {
 
 impl Encoded {
     pub fn new(packed: Packed, scratch: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<Self, String> {
+        Self::recycling(packed, scratch, out, &mut Vec::new())
+    }
+
+    /// [`Self::new`], handing the encoded series to `recycled` for the next conversion
+    /// to build in (`convert::convert_recycling`) instead of freeing them.
+    pub fn recycling(
+        mut packed: Packed,
+        scratch: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+        recycled: &mut Vec<TimeSeries>,
+    ) -> Result<Self, String> {
         request::encode_into(&packed.request, scratch, out)?;
         let (samples, histograms) = sample_counts(&packed.request);
         let points = packed.points();
-        Ok(Self {
+        let encoded = Self {
             body: Bytes::copy_from_slice(out),
             len: scratch.len(),
             ranges: packed.request.timeseries.iter().map(time_range).collect(),
-            hashes: packed.hashes,
-            primary: packed.primary,
+            hashes: std::mem::take(&mut packed.hashes),
+            primary: std::mem::take(&mut packed.primary),
             samples,
             histograms,
             exemplars: packed
@@ -104,7 +115,9 @@ impl Encoded {
                 .sum(),
             points,
             v2: false,
-        })
+        };
+        recycled.append(&mut packed.request.timeseries);
+        Ok(encoded)
     }
 }
 
@@ -249,7 +262,10 @@ impl Lane {
 /// The ordering record of one lane: the newest delivered timestamp of each of its
 /// series, keyed by the hash of the series' labels (computed once at conversion).
 pub(crate) struct Shard {
-    pub newest: HashMap<u64, (i64, Instant)>,
+    /// Series hash -> (newest delivered timestamp, when last delivered in whole seconds
+    /// since `born`): 24 bytes a series, for up to a million series.
+    pub newest: HashMap<u64, (i64, u32)>,
+    born: Instant,
     /// Series remembered by all shards together, and their bound (`ordering.max_series`).
     pub tracked: Arc<AtomicUsize>,
     pub capacity: usize,
@@ -262,6 +278,7 @@ impl Shard {
     pub fn new(tracked: Arc<AtomicUsize>, capacity: usize, max_idle: Duration) -> Self {
         Self {
             newest: HashMap::default(),
+            born: Instant::now(),
             tracked,
             capacity: capacity.max(1),
             max_idle,
@@ -269,11 +286,17 @@ impl Shard {
         }
     }
 
+    /// `now` in whole seconds since the shard was made (saturating after 136 years).
+    fn seconds(&self, now: Instant) -> u32 {
+        u32::try_from(now.saturating_duration_since(self.born).as_secs()).unwrap_or(u32::MAX)
+    }
+
     fn forget_idle(&mut self, now: Instant) {
-        let max_idle = self.max_idle;
+        let max_idle = self.max_idle.as_secs();
+        let now = self.seconds(now);
         let before = self.newest.len();
         self.newest
-            .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < max_idle);
+            .retain(|_, (_, seen)| u64::from(now.saturating_sub(*seen)) < max_idle.max(1));
         self.tracked
             .fetch_sub(before - self.newest.len(), Ordering::Relaxed);
     }
@@ -345,12 +368,13 @@ impl Shard {
 
     /// Records a delivered request: its series' `hashes` and time `ranges`.
     pub fn delivered(&mut self, hashes: &[u64], ranges: &[Option<(i64, i64)>], now: Instant) {
+        let seconds = self.seconds(now);
         for (range, &key) in ranges.iter().zip(hashes) {
             let Some((_, newest)) = *range else {
                 continue;
             };
             if let Some(entry) = self.newest.get_mut(&key) {
-                *entry = (newest, now);
+                *entry = (newest, seconds);
                 continue;
             }
             if self.is_full() {
@@ -360,7 +384,7 @@ impl Shard {
                     continue;
                 }
             }
-            self.newest.insert(key, (newest, now));
+            self.newest.insert(key, (newest, seconds));
             self.tracked.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -59,8 +59,20 @@ pub fn pack_hashed(
     let mut current = Packed::default();
     let mut current_len = 0;
     for ((s, hash), is_primary) in series.into_iter().zip(hashes).zip(primary) {
-        for part in split_series(s, max_bytes) {
-            let len = field_len(part.encoded_len());
+        // The usual series fits whole: its size is computed once, not again per part.
+        let whole = field_len(s.encoded_len());
+        let parts = if whole <= max_bytes {
+            vec![s]
+        } else {
+            split_series(s, max_bytes)
+        };
+        let single = parts.len() == 1;
+        for part in parts {
+            let len = if single {
+                whole
+            } else {
+                field_len(part.encoded_len())
+            };
             if current_len + len > max_bytes && !current.request.timeseries.is_empty() {
                 requests.push(std::mem::take(&mut current));
                 current_len = 0;

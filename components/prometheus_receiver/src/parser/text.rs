@@ -24,7 +24,7 @@ struct FamilyState {
 #[derive(Default)]
 pub(crate) struct TextState {
     families: Vec<FamilyState>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize, foldhash::fast::RandomState>,
     current: usize,
     help: String,
 }
@@ -53,6 +53,24 @@ impl TextState {
     /// The family a name belongs to: itself, or the summary/histogram it is a
     /// `_sum`/`_count`/`_bucket` of, or a new untyped family.
     fn family_for(&mut self, name: &str) -> usize {
+        // Samples follow their family's TYPE line: try the family in hand first.
+        if let Some(state) = self.families.get(self.current) {
+            let family = &state.family;
+            if let Some(suffix) = name.strip_prefix(family.name.as_str()) {
+                let fits = match suffix {
+                    "" => true,
+                    "_count" | "_sum" => {
+                        matches!(family.kind, MetricType::Summary | MetricType::Histogram)
+                    }
+                    "_bucket" => family.kind == MetricType::Histogram,
+                    _ => false,
+                };
+                // Only when no family of the exact name exists elsewhere (it would win).
+                if fits && (suffix.is_empty() || !self.by_name.contains_key(name)) {
+                    return self.current;
+                }
+            }
+        }
         if let Some(&index) = self.by_name.get(name) {
             return index;
         }
