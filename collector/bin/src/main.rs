@@ -20,9 +20,10 @@ use weir_config::{Config, Diagnostics, Kind, LoadOptions, Source};
 
 use cli::{Cli, Command, ConfigArgs, Format};
 
-/// mimalloc instead of the system allocator: until `Batch` keeps wire bytes, every item
-/// is decoded into owned structs, and allocation dominated the CPU profile (see README's
-/// performance section).
+/// mimalloc instead of the system allocator (the default feature `mimalloc`): measured
+/// against glibc's malloc on the scrape -> remote-write benchmark, see
+/// bench/scrape/README.md.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use weir_api::telemetry::{ExporterCounters, Telemetry};
 use weir_api::{
-    Batch, Batcher, BatcherSettings, ExportError, Exporter, ExporterSettings, Outcome, Signal,
+    Acks, Batch, Batcher, BatcherSettings, ExportError, Exporter, ExporterSettings, Outcome, Signal,
 };
 
 use crate::ratelimit::RateLimitedLog;
@@ -64,6 +64,11 @@ impl Lane {
         }
         let items = batch.item_count() as u64;
         let acks = batch.take_acks();
+        if !self.blocks && items > 0 && self.queue.is_full() {
+            // Refused before any work: under overload, preparing requests that the full
+            // queue then drops would take the core from the consumers that empty it.
+            return self.overflow(items, acks);
+        }
         let request = match self.exporter.prepare(batch) {
             Ok(request) => request,
             Err(err) => {
@@ -87,16 +92,7 @@ impl Lane {
         };
         match result {
             Ok(()) => {}
-            Err(PushError::Full(item)) => {
-                self.counters.enqueue_failed.inc_by(items);
-                item.acks.record(Outcome::Failed);
-                self.overflow_log.warn(items, |total| {
-                    tracing::warn!(exporter = %self.exporter_id, signal = %self.signal,
-                        dropped_items = total,
-                        "sending queue is full; data dropped (raise sending_queue.queue_size \
-                         or set block_on_overflow)")
-                });
-            }
+            Err(PushError::Full(item)) => self.overflow(items, item.acks),
             Err(PushError::Closed(item)) => {
                 self.counters.enqueue_failed.inc_by(items);
                 item.acks.record(Outcome::Failed);
@@ -107,6 +103,20 @@ impl Lane {
                     "data arrived after the exporter's queue closed for shutdown; dropped");
             }
         }
+    }
+}
+
+impl Lane {
+    /// A batch the full queue refused: counted, failed upstream, logged at a bounded rate.
+    fn overflow(&self, items: u64, acks: Acks) {
+        self.counters.enqueue_failed.inc_by(items);
+        acks.record(Outcome::Failed);
+        self.overflow_log.warn(items, |total| {
+            tracing::warn!(exporter = %self.exporter_id, signal = %self.signal,
+                dropped_items = total,
+                "sending queue is full; data dropped (raise sending_queue.queue_size \
+                 or set block_on_overflow)")
+        });
     }
 }
 

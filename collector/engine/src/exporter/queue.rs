@@ -58,6 +58,11 @@ pub trait Queue: Send + Sync {
     fn close(&self);
     /// Removes everything still queued (at the shutdown deadline) and returns it.
     fn drain_remaining(&self) -> Vec<Queued>;
+    /// Whether the queue is at its bound now, so that `try_push` of any non-empty item
+    /// would be refused: the lane then drops a batch without preparing its request.
+    fn is_full(&self) -> bool {
+        false
+    }
 }
 
 struct State {
@@ -145,6 +150,11 @@ impl MemoryQueue {
 
 #[async_trait]
 impl Queue for MemoryQueue {
+    fn is_full(&self) -> bool {
+        let state = self.lock();
+        state.used >= self.capacity || state.bytes >= self.max_bytes
+    }
+
     fn try_push(&self, item: Queued) -> Result<(), PushError> {
         let size = self.size_of(&item);
         let bytes = item.request.encoded_len();
@@ -269,7 +279,12 @@ mod tests {
     async fn full_queue_refuses_then_drains_in_order() {
         let q = queue(2, Sizer::Requests);
         q.try_push(item(1)).unwrap();
+        assert!(!q.is_full());
         q.try_push(item(2)).unwrap();
+        assert!(
+            q.is_full(),
+            "no request fits: the lane drops without preparing"
+        );
         assert!(matches!(q.try_push(item(3)), Err(PushError::Full(_))));
         assert_eq!(q.pop().await.unwrap().items(), 1);
         q.close();
@@ -283,7 +298,9 @@ mod tests {
         let q = queue(50, Sizer::Bytes);
         q.try_push(item(3)).unwrap(); // 30 bytes
         assert!(matches!(q.try_push(item(3)), Err(PushError::Full(_))));
+        assert!(!q.is_full());
         q.try_push(item(2)).unwrap(); // 20 more: exactly full
+        assert!(q.is_full());
         let q = queue(5, Sizer::Items);
         q.try_push(item(5)).unwrap();
         assert!(matches!(q.try_push(item(1)), Err(PushError::Full(_))));
