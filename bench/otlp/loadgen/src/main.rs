@@ -7,11 +7,16 @@
 //!       and record of the set is distinct (ids, timestamps and some attribute values vary).
 //!       File format: per request, u32 LE item count, u32 LE byte length, the bytes.
 //!
-//!   otlp-loadgen send --target 127.0.0.1:PORT --workload w1|w2 --payloads FILE
+//!       And DIR/m1.bin (ExportMetricsServiceRequest: 1000 points per request, 10 requests
+//!       covering 10,000 distinct series; see src/metrics.rs).
+//!
+//!   otlp-loadgen send --target 127.0.0.1:PORT --workload w1|w2|m1 --payloads FILE
 //!                     --rate ITEMS_PER_S (0 = as fast as possible) --warmup S --seconds S
 //!                     [--connections N] [--streams N]
 //!       w1: OTLP/gRPC TraceService/Export over HTTP/2 (h2c), N connections x S streams in flight.
 //!       w2: OTLP/HTTP protobuf POST /v1/logs over HTTP/1.1, N connections, one request in flight each.
+//!       m1: OTLP/HTTP protobuf POST /v1/metrics, like w2; every send rewrites the points'
+//!       time_unix_nano with a strictly increasing clock (src/metrics.rs).
 //!       The pre-encoded bytes are sent as they are (a `Bytes` clone per request, no re-encoding).
 //!       Paced open-loop: request i is due at start + i / (rate / items per request); a late
 //!       worker sends at once. Prints `window_start` after the warm-up, `window_end` after the
@@ -30,6 +35,7 @@
 //!
 //! Only loopback addresses are accepted, and durations are capped at 900 s.
 
+mod metrics;
 mod storm;
 
 use std::convert::Infallible;
@@ -283,6 +289,24 @@ fn gen(args: &[String]) {
             total_bytes as f64 / (n * per_request) as f64
         );
     }
+    let mut file = Vec::new();
+    let cycle = metrics::generate(t0);
+    for (points, req) in &cycle {
+        file.extend_from_slice(&(*points as u32).to_le_bytes());
+        file.extend_from_slice(&(req.len() as u32).to_le_bytes());
+        file.extend_from_slice(req);
+    }
+    let path = format!("{out}/m1.bin");
+    std::fs::write(&path, &file).unwrap_or_else(|e| die(&format!("{path}: {e}")));
+    let bytes: usize = cycle.iter().map(|c| c.1.len()).sum();
+    let points: usize = cycle.iter().map(|c| c.0).sum();
+    println!(
+        "{path}: {} requests x {} points ({points} series), {:.0} B per request, {:.1} B per point",
+        cycle.len(),
+        cycle[0].0,
+        bytes as f64 / cycle.len() as f64,
+        bytes as f64 / points as f64
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,6 +339,8 @@ struct Plan {
     interval: f64,
     next: AtomicU64,
     stop: AtomicBool,
+    /// m1: rewrites the points' timestamps at every send.
+    stamper: Option<metrics::Stamper>,
 }
 
 impl Plan {
@@ -331,7 +357,12 @@ impl Plan {
             }
             tokio::time::sleep_until(due.into()).await;
         }
-        Some(self.payloads[(i % self.payloads.len() as u64) as usize].clone())
+        let index = (i % self.payloads.len() as u64) as usize;
+        let (items, body) = &self.payloads[index];
+        Some(match &self.stamper {
+            Some(s) => (*items, s.stamp(index, body)),
+            None => (*items, body.clone()),
+        })
     }
 }
 
@@ -360,13 +391,22 @@ fn load_payloads(path: &str, grpc_frame: bool) -> Vec<(u64, Bytes)> {
 
 async fn send(args: &[String]) {
     let target = loopback(args, "--target");
-    let workload = opt(args, "--workload").unwrap_or_else(|| die("--workload w1|w2 is required"));
+    let workload = opt(args, "--workload").unwrap_or_else(|| die("--workload w1|w2|m1 is required"));
     let grpc = match workload.as_str() {
         "w1" => true,
-        "w2" => false,
+        "w2" | "m1" => false,
         w => die(&format!("unknown workload {w}")),
     };
     let payloads = load_payloads(&opt(args, "--payloads").unwrap_or_else(|| die("--payloads FILE is required")), grpc);
+    let (http_path, stamper) = if workload == "m1" {
+        let offsets = payloads
+            .iter()
+            .map(|p| metrics::time_offsets(&p.1).unwrap_or_else(|| die("m1 payloads: not an ExportMetricsServiceRequest")))
+            .collect();
+        ("/v1/metrics", Some(metrics::Stamper::new(offsets)))
+    } else {
+        ("/v1/logs", None)
+    };
     let rate = opt_num(args, "--rate", 0.0);
     let warmup = opt_num(args, "--warmup", 0.0);
     let seconds = opt_num(args, "--seconds", 10.0);
@@ -384,6 +424,7 @@ async fn send(args: &[String]) {
         interval: if rate > 0.0 { items_per_request / rate } else { 0.0 },
         next: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        stamper,
     });
     let stats = Arc::new(Stats::default());
     let mut tasks = Vec::new();
@@ -391,7 +432,7 @@ async fn send(args: &[String]) {
         if grpc {
             tasks.push(tokio::spawn(grpc_connection(target, streams, plan.clone(), stats.clone())));
         } else {
-            tasks.push(tokio::spawn(http_worker(target, plan.clone(), stats.clone())));
+            tasks.push(tokio::spawn(http_worker(target, http_path, plan.clone(), stats.clone())));
         }
     }
     tokio::time::sleep_until((start + Duration::from_secs_f64(warmup)).into()).await;
@@ -510,8 +551,8 @@ async fn grpc_connection(target: SocketAddr, streams: usize, plan: Arc<Plan>, st
     }
 }
 
-async fn http_worker(target: SocketAddr, plan: Arc<Plan>, stats: Arc<Stats>) {
-    let uri: hyper::Uri = "/v1/logs".parse().unwrap();
+async fn http_worker(target: SocketAddr, path: &'static str, plan: Arc<Plan>, stats: Arc<Stats>) {
+    let uri: hyper::Uri = path.parse().unwrap();
     let host = target.to_string();
     let mut sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> = None;
     while let Some((items, body)) = plan.claim().await {
