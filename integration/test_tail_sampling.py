@@ -186,7 +186,9 @@ def test_errors_and_slow_traces_are_kept_whole_and_the_rest_at_the_rate(start_we
         if kind in ("error", "slow"):
             assert kept.get(trace_id) == expected[trace_id], f"{kind} trace {trace_id}"
 
-    # 2. The others: kept whole or not at all, at the configured rate within 2 sigma.
+    # 2. The others: kept whole or not at all, at the configured rate within 4 sigma (the
+    #    trace ids are random: 2 sigma failed about one run in twenty; a wrong rate, say 25%
+    #    for 20%, is still 12 sigma away at this n).
     normal = [t for t, k in kinds.items() if k == "normal"]
     kept_normal = [t for t in normal if t in kept]
     for trace_id in kept_normal:
@@ -195,8 +197,8 @@ def test_errors_and_slow_traces_are_kept_whole_and_the_rest_at_the_rate(start_we
     n = len(normal)
     sigma = math.sqrt(p * (1 - p) / n)
     share = len(kept_normal) / n
-    print(f"\nkept {len(kept_normal)}/{n} normal traces ({share:.4f}, 2 sigma {2 * sigma:.4f}); spans kept {sum(len(v) for v in kept.values())}")
-    assert abs(share - p) <= 2 * sigma, f"kept {share:.4f} of {n}, expected {p} ± {2 * sigma:.4f}"
+    print(f"\nkept {len(kept_normal)}/{n} normal traces ({share:.4f}, 4 sigma {4 * sigma:.4f}); spans kept {sum(len(v) for v in kept.values())}")
+    assert abs(share - p) <= 4 * sigma, f"kept {share:.4f} of {n}, expected {p} ± {4 * sigma:.4f}"
     # Nothing else was written.
     assert set(kept) <= set(kinds)
 
