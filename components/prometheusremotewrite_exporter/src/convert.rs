@@ -302,6 +302,23 @@ fn to_label_vec(labels: BTreeMap<String, String>) -> Vec<Label> {
         .collect()
 }
 
+/// Makes `out[at]` the label `k`=`v`, overwriting the strings of a label already there
+/// (their allocations are reused) or appending one (`at` is at most `out.len()`).
+fn set_label(out: &mut Vec<Label>, at: usize, k: &str, v: &str) {
+    match out.get_mut(at) {
+        Some(label) => {
+            label.name.clear();
+            label.name.push_str(k);
+            label.value.clear();
+            label.value.push_str(v);
+        }
+        None => out.push(Label {
+            name: k.to_string(),
+            value: v.to_string(),
+        }),
+    }
+}
+
 /// `base` (sorted, without `__name__`) plus `__name__` and an optional extra label that
 /// replaces a base label of the same name, still sorted by name, written into `out`
 /// over the labels already there (their strings are reused, not reallocated).
@@ -314,18 +331,7 @@ fn fill_with_name(out: &mut Vec<Label>, base: &[Label], name: &str, extra: Optio
     }
     let mut n = 0;
     let mut put = |out: &mut Vec<Label>, k: &str, v: &str| {
-        match out.get_mut(n) {
-            Some(label) => {
-                label.name.clear();
-                label.name.push_str(k);
-                label.value.clear();
-                label.value.push_str(v);
-            }
-            None => out.push(Label {
-                name: k.to_string(),
-                value: v.to_string(),
-            }),
-        }
+        set_label(out, n, k, v);
         n += 1;
     };
     let mut next = 0;
@@ -622,18 +628,7 @@ impl Builder<'_> {
         pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut written = 0;
         for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
-            match out.get_mut(written) {
-                Some(label) => {
-                    label.name.clear();
-                    label.name.push_str(k);
-                    label.value.clear();
-                    label.value.push_str(v);
-                }
-                None => out.push(Label {
-                    name: k.to_string(),
-                    value: v.to_string(),
-                }),
-            }
+            set_label(out, written, k, v);
             written += 1;
         }
         out.truncate(written);
