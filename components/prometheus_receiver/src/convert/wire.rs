@@ -1,4 +1,4 @@
-//! A small OTLP protobuf writer for the scrape path.
+//! A small OTLP protobuf writer for the scrape path (tags and varints by `prost::encoding`).
 //!
 //! Why by hand: a scrape of a fleet writes the same series every interval, so each
 //! series' attributes are encoded once, when it is first seen (see `memory.rs`), and
@@ -13,25 +13,19 @@
 //! (lengths come first in protobuf). Points are small, so the copies are cheap next to
 //! the allocations they replace.
 
-const VARINT: u32 = 0;
-const FIXED64: u32 = 1;
-const LEN: u32 = 2;
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
-pub fn varint(buf: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        buf.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    buf.push(value as u8);
+pub fn varint(buf: &mut Vec<u8>, value: u64) {
+    encode_varint(value, buf);
 }
 
-fn tag(buf: &mut Vec<u8>, field: u32, wire_type: u32) {
-    varint(buf, u64::from(field << 3 | wire_type));
+fn tag(buf: &mut Vec<u8>, field: u32, wire_type: WireType) {
+    encode_key(field, wire_type, buf);
 }
 
 /// A length-delimited field (a string, bytes, or an encoded message).
 pub fn bytes(buf: &mut Vec<u8>, field: u32, value: &[u8]) {
-    tag(buf, field, LEN);
+    tag(buf, field, WireType::LengthDelimited);
     varint(buf, value.len() as u64);
     buf.extend_from_slice(value);
 }
@@ -44,7 +38,7 @@ pub fn string(buf: &mut Vec<u8>, field: u32, value: &str) {
 }
 
 pub fn fixed64(buf: &mut Vec<u8>, field: u32, value: u64) {
-    tag(buf, field, FIXED64);
+    tag(buf, field, WireType::SixtyFourBit);
     buf.extend_from_slice(&value.to_le_bytes());
 }
 
@@ -53,13 +47,13 @@ pub fn double(buf: &mut Vec<u8>, field: u32, value: f64) {
 }
 
 pub fn uint(buf: &mut Vec<u8>, field: u32, value: u64) {
-    tag(buf, field, VARINT);
+    tag(buf, field, WireType::Varint);
     varint(buf, value);
 }
 
 /// A packed repeated fixed64/double field from raw 64-bit words.
 pub fn packed64(buf: &mut Vec<u8>, field: u32, words: impl ExactSizeIterator<Item = u64>) {
-    tag(buf, field, LEN);
+    tag(buf, field, WireType::LengthDelimited);
     varint(buf, (words.len() * 8) as u64);
     for word in words {
         buf.extend_from_slice(&word.to_le_bytes());
@@ -73,10 +67,10 @@ pub fn string_attribute(buf: &mut Vec<u8>, field: u32, key: &str, value: &str) {
     // KeyValue { key = 1, value = 2 }
     let kv_len =
         1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
-    tag(buf, field, LEN);
+    tag(buf, field, WireType::LengthDelimited);
     varint(buf, kv_len as u64);
     bytes(buf, 1, key.as_bytes());
-    tag(buf, 2, LEN);
+    tag(buf, 2, WireType::LengthDelimited);
     varint(buf, any_len as u64);
     bytes(buf, 1, value.as_bytes());
 }
@@ -86,16 +80,16 @@ pub fn int_attribute(buf: &mut Vec<u8>, field: u32, key: &str, value: i64) {
     let any_len = 1 + varint_len(value as u64);
     let kv_len =
         1 + varint_len(key.len() as u64) + key.len() + 1 + varint_len(any_len as u64) + any_len;
-    tag(buf, field, LEN);
+    tag(buf, field, WireType::LengthDelimited);
     varint(buf, kv_len as u64);
     bytes(buf, 1, key.as_bytes());
-    tag(buf, 2, LEN);
+    tag(buf, 2, WireType::LengthDelimited);
     varint(buf, any_len as u64);
     uint(buf, 3, value as u64);
 }
 
 pub fn varint_len(value: u64) -> usize {
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+    encoded_len_varint(value)
 }
 
 /// Writes `inner` as the length-delimited field `field` of `buf`.
